@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# What the project needs beyond the machine image; sourced by the run and test scripts.
+
+need_root() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }
+
+apt_install() {
+  local missing=()
+  for package in "$@"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}" >&2
+    $(need_root) apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $(need_root) apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+install_dotnet() {
+  if ! command -v dotnet >/dev/null 2>&1; then
+    echo "The .NET 10 SDK is required: https://learn.microsoft.com/dotnet/core/install/linux-debian" >&2
+    exit 1
+  fi
+}
+
+install_service_prerequisites() {
+  install_dotnet
+}
+
+install_test_prerequisites() {
+  install_dotnet
+}

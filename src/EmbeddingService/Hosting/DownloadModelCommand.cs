@@ -1,0 +1,44 @@
+using EmbeddingService.Download;
+using EmbeddingService.Model;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace EmbeddingService.Hosting;
+
+/// <summary><c>download-model [--dir DIR]</c>: fetches the configured model and exits.</summary>
+public static class DownloadModelCommand
+{
+    public const string Name = "download-model";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var builder = Host.CreateApplicationBuilder();
+        if (args is ["--dir", var directory, ..])
+        {
+            builder.Configuration["MODEL_DIR"] = directory;
+        }
+        else if (args.Length > 0)
+        {
+            await Console.Error.WriteLineAsync("usage: EmbeddingService download-model [--dir DIR]");
+            return 2;
+        }
+
+        builder.AddServiceLogging();
+        builder.Services.AddModel(builder.Configuration, startInBackground: false);
+        using var host = builder.Build();
+        try
+        {
+            await host.Services.GetRequiredService<ModelProvisioner>().EnsureAsync(forceDownload: true, CancellationToken.None);
+            var files = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ModelOptions>>().Value.Files;
+            Console.WriteLine($"Model ready in {files.Root}");
+            return 0;
+        }
+        catch (Exception e) when (e is ModelDownloadException or ModelDirectoryException)
+        {
+            await Console.Error.WriteLineAsync(e.Message);
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,32 @@
+using EmbeddingService.Download;
+using EmbeddingService.Inference;
+using EmbeddingService.Model;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EmbeddingService.Hosting;
+
+public static class ModelServiceCollectionExtensions
+{
+    /// <summary>Model options, download, loading, and (for the server) loading in the background at start.</summary>
+    public static IServiceCollection AddModel(this IServiceCollection services, IConfiguration configuration, bool startInBackground = true)
+    {
+        services.AddOptions<ModelOptions>().Bind(configuration).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<InferenceOptions>().Bind(configuration).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton(sp => new OrtSessionFactory(
+            sp.GetRequiredService<IOptions<InferenceOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger<OrtSessionFactory>()));
+        services.AddSingleton<ModelLoader>();
+        services.AddSingleton<ModelState>();
+        services.AddSingleton(sp => new HubFileDownloader(
+            HubFileDownloader.CreateClient(), sp.GetRequiredService<IOptions<ModelOptions>>().Value, sp.GetRequiredService<ILogger<HubFileDownloader>>()));
+        services.AddSingleton<ModelProvisioner>();
+        if (startInBackground)
+        {
+            services.AddHostedService<ModelStartupService>();
+        }
+
+        return services;
+    }
+}

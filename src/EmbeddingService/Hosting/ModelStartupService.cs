@@ -1,0 +1,50 @@
+using EmbeddingService.Download;
+using EmbeddingService.Model;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EmbeddingService.Hosting;
+
+/// <summary>Downloads (if needed) and loads the model in the background so the server listens at once.</summary>
+public sealed partial class ModelStartupService(
+    ModelProvisioner provisioner,
+    ModelLoader loader,
+    ModelState state,
+    IOptions<ModelOptions> options,
+    ILogger<ModelStartupService> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        try
+        {
+            await provisioner.EnsureAsync(forceDownload: false, stoppingToken);
+            var model = await Task.Run(() => loader.Load(options.Value.Files), stoppingToken);
+            if (model.Config.SyntheticNote is { } note)
+            {
+                LogSynthetic(logger, model.Files.Root, note);
+            }
+
+            state.SetReady(model);
+            LogReady(logger, model.Files.Root, model.Files.Variant, model.Device);
+        }
+        catch (Exception e) when (e is ModelDirectoryException or ModelDownloadException)
+        {
+            state.SetFailed(e.Message);
+            LogFailed(logger, e.Message);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The model in {Directory} is SYNTHETIC: {Note}. Its embeddings are not CLIP's.")]
+    private static partial void LogSynthetic(ILogger logger, string directory, string note);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model loaded from {Directory} ({Variant}) on {Device}")]
+    private static partial void LogReady(ILogger logger, string directory, ModelVariant variant, string device);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The model could not be loaded: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string reason);
+}

@@ -1,0 +1,53 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Configuration;
+
+namespace EmbeddingService.Model;
+
+/// <summary>Where the model lives and how to fetch it; bound from environment variables of the same names.</summary>
+public sealed class ModelOptions
+{
+    [ConfigurationKeyName("MODEL_DIR")]
+    [Required]
+    public string ModelDir { get; set; } = DefaultModelDir();
+
+    [ConfigurationKeyName("MODEL_VARIANT")]
+    public ModelVariant Variant { get; set; } = ModelVariant.Fp32;
+
+    [ConfigurationKeyName("MODEL_AUTO_DOWNLOAD")]
+    public bool AutoDownload { get; set; } = true;
+
+    [ConfigurationKeyName("HF_ENDPOINT")]
+    [Url]
+    public string HubEndpoint { get; set; } = "https://huggingface.co";
+
+    [ConfigurationKeyName("MODEL_REPO")]
+    [Required]
+    public string Repository { get; set; } = "Xenova/clip-vit-base-patch32";
+
+    [ConfigurationKeyName("MODEL_REVISION")]
+    [Required]
+    public string Revision { get; set; } = "main";
+
+    [ConfigurationKeyName("HF_TOKEN")]
+    public string? HubToken { get; set; }
+
+    /// <summary>Attempts per file before the download gives up.</summary>
+    [ConfigurationKeyName("DOWNLOAD_ATTEMPTS")]
+    [Range(1, 20)]
+    public int DownloadAttempts { get; set; } = 4;
+
+    /// <summary>Pause before the first retry; it doubles with each further one.</summary>
+    [ConfigurationKeyName("DOWNLOAD_RETRY_DELAY_MS")]
+    [Range(0, 60_000)]
+    public int DownloadRetryDelayMs { get; set; } = 1000;
+
+    public ModelFiles Files => new(ModelDir, Variant);
+
+    private static string DefaultModelDir()
+    {
+        var cache = Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg
+            ? xdg
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
+        return Path.Combine(cache, "embedding-service", "clip-vit-base-patch32");
+    }
+}

@@ -1,0 +1,17 @@
+using EmbeddingService.Hosting;
+
+if (args is [DownloadModelCommand.Name, .. var downloadArgs])
+{
+    return await DownloadModelCommand.RunAsync(downloadArgs);
+}
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceLogging();
+builder.Services.AddModel(builder.Configuration);
+
+var app = builder.Build();
+app.Run();
+return 0;
+
+/// <summary>Entry point, visible to the in-process test host.</summary>
+public partial class Program;
