@@ -1,0 +1,112 @@
+using SkiaSharp;
+
+namespace EmbeddingService.Imaging;
+
+/// <summary>
+/// Decodes an upload to upright 8-bit RGBA. Skia (libjpeg-turbo, libpng, libwebp, Wuffs GIF, BMP) does every
+/// format but TIFF, which <see cref="TiffDecoder"/> reads. No colour management is applied, as Pillow applies none.
+/// </summary>
+public sealed class ImageDecoder(ImagingOptions options)
+{
+    /// <param name="data">The encoded image; only read while this call runs.</param>
+    /// <param name="minimumShortSide">
+    /// With fast decoding on, the least short side a JPEG may be decoded to (DCT scaling); 0 for full size.
+    /// </param>
+    public unsafe RgbaImage Decode(ReadOnlySpan<byte> data, int minimumShortSide = 0)
+    {
+        if (data.IsEmpty)
+        {
+            throw new ImageRejectedException(RejectionReason.Empty, "The uploaded file is empty.");
+        }
+
+        if (TiffDecoder.IsTiff(data))
+        {
+            return TiffDecoder.Decode(data, options.MaxImagePixels);
+        }
+
+        fixed (byte* pointer = data)
+        {
+            // Wraps the caller's bytes without a copy; they stay pinned for the whole decode.
+            using var encoded = SKData.Create((IntPtr)pointer, data.Length, static (_, _) => { });
+            using var codec = SKCodec.Create(encoded)
+                ?? throw new ImageRejectedException(RejectionReason.UnsupportedFormat,
+                    "The file is not an image in a supported format (JPEG, PNG, GIF, BMP, WebP, TIFF).");
+            return DecodeWith(codec, minimumShortSide);
+        }
+    }
+
+    private unsafe RgbaImage DecodeWith(SKCodec codec, int minimumShortSide)
+    {
+        var width = codec.Info.Width;
+        var height = codec.Info.Height;
+        CheckPixelCount(width, height, options.MaxImagePixels);
+
+        var size = new SKSizeI(width, height);
+        if (options.FastDecodeFactor > 0 && minimumShortSide > 0 && codec.EncodedFormat == SKEncodedImageFormat.Jpeg)
+        {
+            size = SmallestJpegScale(codec, (int)Math.Ceiling(minimumShortSide * options.FastDecodeFactor));
+        }
+
+        var image = new RgbaImage(size.Width, size.Height);
+        try
+        {
+            var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+            // Pillow reads frame 0 of an animation; areas a frame does not paint stay zero, as ours are cleared.
+            if (codec.FrameCount > 1)
+            {
+                image.Pixels.Clear();
+            }
+
+            SKCodecResult result;
+            fixed (byte* pixels = image.Buffer)
+            {
+                result = codec.GetPixels(info, (IntPtr)pixels, image.Stride, new SKCodecOptions(0));
+            }
+
+            if (result != SKCodecResult.Success)
+            {
+                throw new ImageRejectedException(RejectionReason.Corrupt, result == SKCodecResult.IncompleteInput
+                    ? $"The {Describe(codec.EncodedFormat)} image is truncated."
+                    : $"The {Describe(codec.EncodedFormat)} image could not be decoded ({result}).");
+            }
+
+            return ExifOrientation.Apply(image, (int)codec.EncodedOrigin);
+        }
+        catch
+        {
+            image.Dispose();
+            throw;
+        }
+    }
+
+    internal static void CheckPixelCount(long width, long height, long limit)
+    {
+        if (width <= 0 || height <= 0)
+        {
+            throw new ImageRejectedException(RejectionReason.Corrupt, $"The image header gives an impossible size of {width}x{height}.");
+        }
+
+        if (width * height > limit)
+        {
+            throw new ImageRejectedException(RejectionReason.TooManyPixels,
+                $"The image is {width}x{height} = {width * height:N0} pixels, more than the limit of {limit:N0} (MAX_IMAGE_PIXELS).");
+        }
+    }
+
+    /// <summary>libjpeg-turbo scales by n/8 inside the IDCT: take the smallest n that keeps the short side large enough.</summary>
+    private static SKSizeI SmallestJpegScale(SKCodec codec, int shortSide)
+    {
+        for (var eighths = 1; eighths < 8; eighths++)
+        {
+            var size = codec.GetScaledDimensions(eighths / 8f);
+            if (Math.Min(size.Width, size.Height) >= shortSide)
+            {
+                return size;
+            }
+        }
+
+        return new SKSizeI(codec.Info.Width, codec.Info.Height);
+    }
+
+    private static string Describe(SKEncodedImageFormat format) => format.ToString().ToUpperInvariant();
+}

@@ -1,0 +1,20 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Configuration;
+
+namespace EmbeddingService.Imaging;
+
+public sealed class ImagingOptions
+{
+    /// <summary>Images with more pixels than this are refused from their header, before any decoding.</summary>
+    [ConfigurationKeyName("MAX_IMAGE_PIXELS")]
+    [Range(1, 1_000_000_000)]
+    public long MaxImagePixels { get; set; } = 50_000_000;
+
+    /// <summary>
+    /// JPEGs are decoded at the smallest DCT scale (1/8 steps) whose short side stays at least this many times
+    /// the model's input side; 0 decodes every image at full size, exactly as the reference pipeline does.
+    /// </summary>
+    [ConfigurationKeyName("FAST_DECODE_FACTOR")]
+    [Range(0.0, 64.0)]
+    public double FastDecodeFactor { get; set; }
+}
