@@ -1,3 +1,4 @@
+using EmbeddingService.Api;
 using EmbeddingService.Hosting;
 
 if (args is [DownloadModelCommand.Name, .. var downloadArgs])
@@ -7,9 +8,16 @@ if (args is [DownloadModelCommand.Name, .. var downloadArgs])
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceLogging();
+builder.AddApi();
 builder.Services.AddModel(builder.Configuration);
+builder.Services.AddImageEmbedding(builder.Configuration);
 
 var app = builder.Build();
+app.UseProblemResponses();
+app.MapServiceInfo();
+app.MapHealth();
+app.MapEmbedImage();
+app.MapApiDocs();
 app.Run();
 return 0;
 

@@ -28,9 +28,7 @@ public sealed class ImageDecoder(ImagingOptions options)
         {
             // Wraps the caller's bytes without a copy; they stay pinned for the whole decode.
             using var encoded = SKData.Create((IntPtr)pointer, data.Length, static (_, _) => { });
-            using var codec = SKCodec.Create(encoded)
-                ?? throw new ImageRejectedException(RejectionReason.UnsupportedFormat,
-                    "The file is not an image in a supported format (JPEG, PNG, GIF, BMP, WebP, TIFF).");
+            using var codec = SKCodec.Create(encoded) ?? throw Unreadable(data);
             return DecodeWith(codec, minimumShortSide);
         }
     }
@@ -78,6 +76,13 @@ public sealed class ImageDecoder(ImagingOptions options)
             throw;
         }
     }
+
+    private static ImageRejectedException Unreadable(ReadOnlySpan<byte> data) => ImageFormatSniffer.Name(data) switch
+    {
+        null => new(RejectionReason.UnsupportedFormat, "The file is not an image in a supported format (JPEG, PNG, GIF, BMP, WebP, TIFF)."),
+        "HEIF/AVIF" => new(RejectionReason.UnsupportedFormat, "HEIF/AVIF images are not supported; send JPEG, PNG, GIF, BMP, WebP or TIFF."),
+        var format => new(RejectionReason.Corrupt, $"The {format} image is corrupt or truncated: its header cannot be read."),
+    };
 
     internal static void CheckPixelCount(long width, long height, long limit)
     {

@@ -1,0 +1,25 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Configuration;
+
+namespace EmbeddingService.Api;
+
+public sealed class ApiOptions
+{
+    [ConfigurationKeyName("HOST")]
+    [Required]
+    public string Host { get; set; } = "0.0.0.0";
+
+    [ConfigurationKeyName("PORT")]
+    [Range(1, 65535)]
+    public int Port { get; set; } = 8000;
+
+    /// <summary>Largest accepted upload; larger bodies get 413 before they are read to the end.</summary>
+    [ConfigurationKeyName("MAX_UPLOAD_BYTES")]
+    [Range(1, 1L << 31)]
+    public long MaxUploadBytes { get; set; } = 20 * 1024 * 1024;
+
+    /// <summary>Seconds a client is told to wait (Retry-After) when the model is not ready or the queue is full.</summary>
+    [ConfigurationKeyName("RETRY_AFTER_SECONDS")]
+    [Range(1, 3600)]
+    public int RetryAfterSeconds { get; set; } = 5;
+}

@@ -1,0 +1,75 @@
+using EmbeddingService.Imaging;
+using EmbeddingService.Inference;
+using EmbeddingService.Model;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace EmbeddingService.Api;
+
+public static class EmbedImageEndpoints
+{
+    public const string FileField = "file";
+
+    /// <summary><c>POST /embed-image</c>: multipart field <c>file</c> -> the image's embedding.</summary>
+    public static IEndpointRouteBuilder MapEmbedImage(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/embed-image", EmbedImageAsync)
+            .WithName("EmbedImage")
+            .WithSummary("Embed an image")
+            .WithDescription("Upload an image as multipart/form-data field 'file'; returns its L2-normalized 512-d CLIP embedding.")
+            .DisableAntiforgery();
+        return app;
+    }
+
+    private static async Task<Results<Ok<EmbeddingResponse>, ProblemHttpResult>> EmbedImageAsync(
+        HttpContext context, ImageEmbedder embedder, IOptions<ApiOptions> options, CancellationToken cancellationToken)
+    {
+        var limit = options.Value.MaxUploadBytes;
+        UploadedFile? file;
+        UploadProblem problem;
+        try
+        {
+            (file, problem) = await MultipartFileReader.ReadAsync(context.Request, FileField, limit, cancellationToken);
+        }
+        catch (BadHttpRequestException e)
+        {
+            return Problems.Create(e.StatusCode, e.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? $"The upload is larger than the limit of {limit:N0} bytes (MAX_UPLOAD_BYTES)."
+                : $"The request body could not be read: {e.Message}");
+        }
+        catch (InvalidDataException e)
+        {
+            return Problems.Create(StatusCodes.Status400BadRequest, $"The multipart body is malformed: {e.Message}");
+        }
+
+        switch (problem)
+        {
+            case UploadProblem.NotMultipart:
+                return Problems.MissingField(FileField, "Send the image as multipart/form-data with a field named 'file'.");
+            case UploadProblem.FieldMissing:
+                return Problems.MissingField(FileField, "The multipart form has no field named 'file'.");
+            case UploadProblem.TooLarge:
+                return Problems.Create(StatusCodes.Status413PayloadTooLarge, $"The upload is larger than the limit of {limit:N0} bytes (MAX_UPLOAD_BYTES).");
+        }
+
+        using (file)
+        {
+            try
+            {
+                var embedding = await embedder.EmbedAsync(file!.Content, cancellationToken);
+                return TypedResults.Ok(new EmbeddingResponse(embedding, ClipModel.DisplayName, DeviceOf(context)));
+            }
+            catch (ImageRejectedException e)
+            {
+                return Problems.Create(e.Reason == RejectionReason.TooManyPixels ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, e.Message);
+            }
+            catch (ModelNotReadyException e)
+            {
+                return Problems.Unavailable(context, options.Value.RetryAfterSeconds, e.Message);
+            }
+        }
+    }
+
+    private static string DeviceOf(HttpContext context) =>
+        context.RequestServices.GetRequiredService<Hosting.ModelState>().Model?.Device ?? "cpu";
+}

@@ -1,0 +1,42 @@
+using System.Reflection;
+using EmbeddingService.Hosting;
+using EmbeddingService.Model;
+using Microsoft.Extensions.Options;
+
+namespace EmbeddingService.Api;
+
+public static class ServiceInfoEndpoints
+{
+    private static readonly string Version =
+        typeof(ServiceInfoEndpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "1.0.0";
+
+    private static readonly Dictionary<string, string> Endpoints = new()
+    {
+        ["GET /"] = "this description",
+        ["GET /health"] = "health and model status",
+        ["POST /embed-image"] = "multipart field 'file' -> L2-normalized 512-d embedding",
+        ["GET /openapi.json"] = "OpenAPI document",
+        ["GET /docs"] = "interactive API documentation",
+    };
+
+    /// <summary><c>GET /</c>: what this service is and which model it runs.</summary>
+    public static IEndpointRouteBuilder MapServiceInfo(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/", (ModelState state, IOptions<ModelOptions> options) =>
+        {
+            var model = state.Model;
+            return TypedResults.Ok(new ServiceInfoResponse(
+                "visual-search-embedding-service",
+                Version,
+                ClipModel.DisplayName,
+                model is not null,
+                model?.Config.IsSynthetic,
+                model?.Config.SyntheticNote,
+                options.Value.Variant.ToString().ToLowerInvariant(),
+                512,
+                model?.Device ?? "cpu",
+                Endpoints));
+        }).WithName("ServiceInfo").WithSummary("Service information");
+        return app;
+    }
+}

@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using EmbeddingService.Tests.Support;
+
+namespace EmbeddingService.Tests.EndToEnd;
+
+/// <summary>One service process on port 8000, where the README's snippets point, shared by these tests.</summary>
+public sealed class ReadmeServiceFixture : IAsyncLifetime
+{
+    public ServiceProcess? Service { get; private set; }
+
+    public async Task InitializeAsync()
+    {
+        if (!SharedData.Available) return;
+        Service = await ServiceProcess.StartAsync(8000, new Dictionary<string, string>
+        {
+            ["MODEL_DIR"] = SharedData.ReferenceModel,
+            ["MODEL_AUTO_DOWNLOAD"] = "false",
+            ["LOG_LEVEL"] = "warning",
+            ["CUDA_VISIBLE_DEVICES"] = "0",
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Service is not null) await Service.DisposeAsync();
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ReadmeServiceGroup : ICollectionFixture<ReadmeServiceFixture>
+{
+    public const string Name = "service on port 8000";
+}
+
+[Collection(ReadmeServiceGroup.Name)]
+public sealed partial class ReadmeSnippetTests(ReadmeServiceFixture fixture) : IDisposable
+{
+    private readonly TempDirectory _workDirectory = CreateWorkDirectory();
+
+    [SharedDataFact]
+    public async Task The_readme_curl_commands_run_unchanged()
+    {
+        var commands = CodeBlocks("bash").SelectMany(b => b.Split('\n')).Where(l => l.StartsWith("curl ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, commands.Count);
+        Assert.Equal("{\"status\":\"healthy\",\"model_loaded\":true,\"device\":\"cpu\"}", await RunAsync("bash", ["-c", commands[0]]));
+        using var embedding = JsonDocument.Parse(await RunAsync("bash", ["-c", commands[1]]));
+        Assert.Equal(512, embedding.RootElement.GetProperty("embedding").GetArrayLength());
+        Assert.Equal("CLIP-ViT-B/32", embedding.RootElement.GetProperty("model").GetString());
+    }
+
+    [SharedDataFact]
+    public async Task The_readme_python_requests_snippet_runs_unchanged()
+    {
+        var script = Path.Combine(_workDirectory.Path, "client.py");
+        await File.WriteAllTextAsync(script, Assert.Single(CodeBlocks("python")));
+        // Debian's interpreter, where python3-requests is installed, whatever python3 PATH finds first.
+        Assert.Equal("512", await RunAsync("/usr/bin/python3", [script]));
+    }
+
+    [SharedDataFact]
+    public async Task The_readme_javascript_axios_snippet_runs_unchanged()
+    {
+        var script = Path.Combine(_workDirectory.Path, "client.js");
+        await File.WriteAllTextAsync(script, Assert.Single(CodeBlocks("javascript")));
+        var modules = Path.Combine(SharedData.RepositoryRoot, "tests", "e2e-js", "node_modules");
+        Assert.True(Directory.Exists(modules), "run scripts/test.sh, which installs tests/e2e-js (npm ci)");
+        Assert.Equal("512", await RunAsync("node", [script], ("NODE_PATH", modules)));
+    }
+
+    [SharedDataFact]
+    public void Log_level_and_cuda_request_are_honoured_and_the_synthetic_model_is_announced()
+    {
+        var log = fixture.Service!.Log;
+        Assert.Contains("CUDA_VISIBLE_DEVICES=0 asks for a GPU", log, StringComparison.Ordinal);
+        Assert.Contains("SYNTHETIC", log, StringComparison.Ordinal);
+        Assert.DoesNotContain(" info: ", log, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => _workDirectory.Dispose();
+
+    private static TempDirectory CreateWorkDirectory()
+    {
+        var directory = new TempDirectory("readme");
+        if (SharedData.Available)
+        {
+            File.Copy(SharedData.Image("coffee-progressive.jpg"), Path.Combine(directory.Path, "product.jpg"));
+        }
+
+        return directory;
+    }
+
+    private static List<string> CodeBlocks(string language)
+    {
+        var readme = File.ReadAllText(Path.Combine(SharedData.RepositoryRoot, "README.md"));
+        return [.. FencedBlock().Matches(readme).Where(m => m.Groups[1].Value == language).Select(m => m.Groups[2].Value)];
+    }
+
+    private async Task<string> RunAsync(string program, string[] arguments, params (string Key, string Value)[] environment)
+    {
+        var start = new ProcessStartInfo(program, arguments)
+        {
+            WorkingDirectory = _workDirectory.Path,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var (key, value) in environment) start.Environment[key] = value;
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        Assert.True(process.ExitCode == 0, $"{program} {string.Join(' ', arguments)} exited with {process.ExitCode}: {await error}");
+        return (await output).Trim();
+    }
+
+    [GeneratedRegex("```(\\w+)\\n(.*?)```", RegexOptions.Singleline)]
+    private static partial Regex FencedBlock();
+}

@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Text;
+using EmbeddingService.Tests.Support;
+
+namespace EmbeddingService.Tests.EndToEnd;
+
+/// <summary>The built service started as its own process, as a user starts it, on 127.0.0.1.</summary>
+public sealed class ServiceProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _log = new();
+
+    private ServiceProcess(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public int Port { get; }
+
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _log.ToString();
+            }
+        }
+    }
+
+    public static async Task<ServiceProcess> StartAsync(int port, IReadOnlyDictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo("dotnet", [ServiceAssembly()])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment["HOST"] = "127.0.0.1";
+        start.Environment["PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var (key, value) in environment) start.Environment[key] = value;
+        var service = new ServiceProcess(Process.Start(start)!, port);
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        for (var i = 0; i < 600; i++)
+        {
+            if (service._process.HasExited)
+            {
+                throw new InvalidOperationException($"The service exited with {service._process.ExitCode}:\n{service.Log}");
+            }
+
+            try
+            {
+                using var health = await client.GetAsync(new Uri("/health", UriKind.Relative));
+                if (health.IsSuccessStatusCode)
+                {
+                    return service;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        await service.DisposeAsync();
+        throw new TimeoutException($"The service did not become healthy on port {port}:\n{service.Log}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    /// <summary>The service's own build output, from the same configuration as these tests.</summary>
+    private static string ServiceAssembly()
+    {
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+        var path = Path.Combine(SharedData.RepositoryRoot, "src", "EmbeddingService", "bin", configuration, "net10.0", "EmbeddingService.dll");
+        return File.Exists(path) ? path : throw new FileNotFoundException("Build the solution first: " + path);
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null) return;
+        lock (_log)
+        {
+            _log.AppendLine(line);
+        }
+    }
+}
