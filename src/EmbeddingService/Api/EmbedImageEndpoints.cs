@@ -67,6 +67,10 @@ public static class EmbedImageEndpoints
             {
                 return Problems.Unavailable(context, options.Value.RetryAfterSeconds, e.Message);
             }
+            catch (QueueFullException e)
+            {
+                return Problems.Unavailable(context, 1, e.Message);
+            }
         }
     }
 

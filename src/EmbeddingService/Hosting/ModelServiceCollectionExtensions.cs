@@ -15,6 +15,7 @@ public static class ModelServiceCollectionExtensions
     {
         services.AddOptions<ModelOptions>().Bind(configuration).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<InferenceOptions>().Bind(configuration).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<BatchingOptions>().Bind(configuration).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton(sp => new OrtSessionFactory(
             sp.GetRequiredService<IOptions<InferenceOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger<OrtSessionFactory>()));
         services.AddSingleton<ModelLoader>();

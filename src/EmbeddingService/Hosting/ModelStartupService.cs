@@ -1,4 +1,5 @@
 using EmbeddingService.Download;
+using EmbeddingService.Inference;
 using EmbeddingService.Model;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -12,6 +13,8 @@ public sealed partial class ModelStartupService(
     ModelLoader loader,
     ModelState state,
     IOptions<ModelOptions> options,
+    IOptions<BatchingOptions> batching,
+    ILoggerFactory loggers,
     ILogger<ModelStartupService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -26,7 +29,7 @@ public sealed partial class ModelStartupService(
                 LogSynthetic(logger, model.Files.Root, note);
             }
 
-            state.SetReady(model);
+            state.SetReady(new ServingModel(model, batching.Value, loggers));
             LogReady(logger, model.Files.Root, model.Files.Variant, model.Device);
         }
         catch (Exception e) when (e is ModelDirectoryException or ModelDownloadException)

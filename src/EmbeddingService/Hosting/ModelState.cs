@@ -10,21 +10,29 @@ public enum ModelStatus
 }
 
 /// <summary>Where model start-up stands; the server answers from the first second while the model loads.</summary>
-public sealed class ModelState : IDisposable
+public sealed class ModelState : IAsyncDisposable
 {
     private volatile Snapshot _current = new(ModelStatus.Loading, null, null);
 
     public ModelStatus Status => _current.Status;
 
-    public ClipModel? Model => _current.Model;
+    public ServingModel? Serving => _current.Serving;
+
+    public ClipModel? Model => _current.Serving?.Model;
 
     public string? Error => _current.Error;
 
-    public void SetReady(ClipModel model) => _current = new Snapshot(ModelStatus.Ready, model, null);
+    public void SetReady(ServingModel serving) => _current = new Snapshot(ModelStatus.Ready, serving, null);
 
     public void SetFailed(string error) => _current = new Snapshot(ModelStatus.Failed, null, error);
 
-    public void Dispose() => _current.Model?.Dispose();
+    public async ValueTask DisposeAsync()
+    {
+        if (_current.Serving is { } serving)
+        {
+            await serving.DisposeAsync();
+        }
+    }
 
-    private sealed record Snapshot(ModelStatus Status, ClipModel? Model, string? Error);
+    private sealed record Snapshot(ModelStatus Status, ServingModel? Serving, string? Error);
 }

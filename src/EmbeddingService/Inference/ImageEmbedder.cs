@@ -1,39 +1,50 @@
 using System.Buffers;
 using EmbeddingService.Hosting;
 using EmbeddingService.Imaging;
-using EmbeddingService.Model;
+using Microsoft.Extensions.Options;
 
 namespace EmbeddingService.Inference;
 
-/// <summary>Encoded image in, L2-normalized embedding out: decode, CLIP preprocessing, vision tower.</summary>
-public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder)
+/// <summary>
+/// Encoded image in, L2-normalized embedding out. A request is admitted to the vision pipeline first (so a
+/// full service refuses it before decoding), decodes and preprocesses under a bound on concurrent decodes,
+/// then waits for the batch it joins.
+/// </summary>
+public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptions<BatchingOptions> options) : IDisposable
 {
-    private ClipImagePreprocessor? _preprocessor;
+    private readonly SemaphoreSlim _decodes = new(options.Value.EffectiveConcurrentDecodes);
 
     /// <exception cref="ImageRejectedException">The bytes are not a usable image.</exception>
     /// <exception cref="ModelNotReadyException">The model has not loaded (yet).</exception>
-    public Task<float[]> EmbedAsync(ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken)
+    /// <exception cref="QueueFullException">The pipeline is full.</exception>
+    public async Task<float[]> EmbedAsync(ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken)
     {
-        var model = state.Model ?? throw new ModelNotReadyException(state.Status, state.Error);
-        var preprocessor = _preprocessor ??= new ClipImagePreprocessor(model.Preprocessor);
-        var pixels = ArrayPool<float>.Shared.Rent(preprocessor.OutputLength);
+        var serving = state.Serving ?? throw new ModelNotReadyException(state.Status, state.Error);
+        var pipeline = serving.Vision;
+        using var ticket = pipeline.Admit();
+        var pixels = ArrayPool<float>.Shared.Rent(pipeline.ItemLength);
         try
         {
-            using (var image = decoder.Decode(encoded.Span, model.Preprocessor.ShortestEdge))
+            await _decodes.WaitAsync(cancellationToken);
+            try
             {
-                preprocessor.Preprocess(image, pixels);
+                using var image = decoder.Decode(encoded.Span, serving.Model.Preprocessor.ShortestEdge);
+                serving.ImagePreprocessor.Preprocess(image, pixels);
+            }
+            finally
+            {
+                _decodes.Release();
             }
 
-            cancellationToken.ThrowIfCancellationRequested();
-            var embedding = new float[model.Vision.Dimension];
-            model.Vision.Embed(pixels, 1, embedding);
-            return Task.FromResult(embedding);
+            return await pipeline.EmbedAsync(ticket, pixels.AsMemory(0, pipeline.ItemLength), cancellationToken);
         }
         finally
         {
             ArrayPool<float>.Shared.Return(pixels);
         }
     }
+
+    public void Dispose() => _decodes.Dispose();
 }
 
 /// <summary>The model is still loading, or failed to load.</summary>

@@ -135,6 +135,24 @@ public sealed class ApiTests
         Assert.InRange(allocated, 0, 64L << 20);
     }
 
+    [SharedDataFact]
+    public async Task A_full_pipeline_answers_503_with_retry_after_before_decoding()
+    {
+        await using var factory = new ServiceFactory(ReferenceModel(("MAX_QUEUE_DEPTH", "1")));
+        using var client = await factory.StartedClientAsync();
+        var state = (EmbeddingService.Hosting.ModelState)factory.Services.GetService(typeof(EmbeddingService.Hosting.ModelState))!;
+        using (state.Serving!.Vision.Admit())
+        {
+            using var form = ServiceFactory.Form(File.ReadAllBytes(SharedData.Image("chelsea.png")));
+            var response = await client.PostAsync(new Uri("/embed-image", UriKind.Relative), form);
+            await AssertProblem(response, HttpStatusCode.ServiceUnavailable, "at capacity");
+            Assert.NotNull(response.Headers.RetryAfter);
+        }
+
+        using var again = ServiceFactory.Form(File.ReadAllBytes(SharedData.Image("chelsea.png")));
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(new Uri("/embed-image", UriKind.Relative), again)).StatusCode);
+    }
+
     [Fact]
     public async Task While_the_model_loads_health_and_embed_answer_503_with_retry_after()
     {

@@ -1,0 +1,211 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+
+namespace EmbeddingService.Inference;
+
+/// <summary>
+/// Batches concurrent requests into single inference runs of one tower. Requests are admitted first (a full
+/// pipeline says so at once, before any work is spent on them), prepare their input on their own thread, then
+/// queue it; one worker drains the queue into pinned batch buffers, runs the tower once per batch and completes
+/// each request with its own embedding, in order.
+/// </summary>
+public sealed partial class BatchingPipeline<T> : IAsyncDisposable
+    where T : unmanaged
+{
+    private readonly EmbeddingTower _tower;
+    private readonly Action<EmbeddingTower, Memory<T>, int, Memory<float>> _run;
+    private readonly BatchingOptions _options;
+    private readonly ILogger _logger;
+    private readonly Channel<Item> _queue = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly T[] _inputs;
+    private readonly float[] _outputs;
+    private readonly int _maxBatch;
+    private readonly Task _worker;
+    private int _admitted;
+    private long _runs;
+    private long _itemsRun;
+
+    public BatchingPipeline(EmbeddingTower tower, Action<EmbeddingTower, Memory<T>, int, Memory<float>> run, BatchingOptions options, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(tower);
+        ArgumentNullException.ThrowIfNull(options);
+        _tower = tower;
+        _run = run;
+        _options = options;
+        _logger = logger;
+        _maxBatch = Math.Min(options.MaxBatchSize, tower.MaxBatch);
+        // Pinned once for the pipeline's life: ONNX Runtime reads them in place on every run.
+        _inputs = GC.AllocateArray<T>(_maxBatch * tower.ItemLength, pinned: true);
+        _outputs = GC.AllocateArray<float>(_maxBatch * tower.Dimension, pinned: true);
+        _worker = Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+    }
+
+    /// <summary>Elements per item the caller prepares.</summary>
+    public int ItemLength => _tower.ItemLength;
+
+    /// <summary>Inference runs done so far.</summary>
+    public long Runs => Interlocked.Read(ref _runs);
+
+    /// <summary>Items embedded so far (cancelled ones that were dropped are not counted).</summary>
+    public long ItemsRun => Interlocked.Read(ref _itemsRun);
+
+    /// <summary>Requests admitted and not yet running.</summary>
+    public int Pending => Volatile.Read(ref _admitted);
+
+    /// <summary>Reserves a place; dispose the ticket if the request ends before <see cref="EmbedAsync"/>.</summary>
+    /// <exception cref="QueueFullException">MAX_QUEUE_DEPTH requests are already waiting.</exception>
+    public Ticket Admit()
+    {
+        if (Interlocked.Increment(ref _admitted) > _options.MaxQueueDepth)
+        {
+            Interlocked.Decrement(ref _admitted);
+            throw new QueueFullException();
+        }
+
+        return new Ticket(this);
+    }
+
+    /// <summary>Queues a prepared input (ItemLength elements, copied before the task completes) and awaits its embedding.</summary>
+    public async Task<float[]> EmbedAsync(Ticket ticket, ReadOnlyMemory<T> input, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(ticket);
+        var item = new Item(input);
+        ticket.HandOver();
+        if (!_queue.Writer.TryWrite(item))
+        {
+            Interlocked.Decrement(ref _admitted);
+            throw new ObjectDisposedException(nameof(BatchingPipeline<T>));
+        }
+
+        // A cancelled waiter returns at once; the worker then drops its item instead of running it.
+        await using var registration = cancellationToken.Register(static state => ((Item)state!).Completion.TrySetCanceled(), item);
+        return await item.Completion.Task;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _worker;
+    }
+
+    private async Task RunAsync()
+    {
+        var batch = new List<Item>(_maxBatch);
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            await GatherAsync(reader, batch);
+            if (batch.Count > 0)
+            {
+                Run(batch);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Takes what is queued; while the batch is short and admitted requests are still preparing their input,
+    /// waits up to BATCH_TIMEOUT_MS for them. A request alone with an idle runtime never waits.
+    /// </summary>
+    private async Task GatherAsync(ChannelReader<Item> reader, List<Item> batch)
+    {
+        using var timeout = new CancellationTokenSource();
+        var timerStarted = false;
+        while (batch.Count < _maxBatch)
+        {
+            if (reader.TryRead(out var item))
+            {
+                Interlocked.Decrement(ref _admitted);
+                if (!item.Completion.Task.IsCompleted)
+                {
+                    batch.Add(item);
+                }
+
+                continue;
+            }
+
+            if (batch.Count == 0 || Volatile.Read(ref _admitted) == 0 || _options.BatchTimeoutMs == 0)
+            {
+                return;
+            }
+
+            if (!timerStarted)
+            {
+                timeout.CancelAfter(_options.BatchTimeoutMs);
+                timerStarted = true;
+            }
+
+            try
+            {
+                if (!await reader.WaitToReadAsync(timeout.Token))
+                {
+                    return;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private void Run(List<Item> batch)
+    {
+        var length = _tower.ItemLength;
+        for (var i = 0; i < batch.Count; i++)
+        {
+            batch[i].Input.Span.CopyTo(_inputs.AsSpan(i * length, length));
+        }
+
+        try
+        {
+            _run(_tower, _inputs, batch.Count, _outputs);
+        }
+#pragma warning disable CA1031 // A failed run fails its requests, never the worker that serves all the others.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            LogRunFailed(_logger, batch.Count, e);
+            foreach (var item in batch) item.Completion.TrySetException(e);
+            return;
+        }
+
+        for (var i = 0; i < batch.Count; i++)
+        {
+            batch[i].Completion.TrySetResult(_outputs.AsSpan(i * _tower.Dimension, _tower.Dimension).ToArray());
+        }
+
+        Interlocked.Increment(ref _runs);
+        Interlocked.Add(ref _itemsRun, batch.Count);
+        LogBatch(_logger, batch.Count);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "An inference run of {Count} items failed")]
+    private static partial void LogRunFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Trace, Message = "Ran a batch of {Count}")]
+    private static partial void LogBatch(ILogger logger, int count);
+
+    /// <summary>A place in the pipeline, held from admission until the input is queued.</summary>
+    public sealed class Ticket(BatchingPipeline<T> pipeline) : IDisposable
+    {
+        private int _released;
+
+        internal void HandOver() => Interlocked.Exchange(ref _released, 1);
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                Interlocked.Decrement(ref pipeline._admitted);
+            }
+        }
+    }
+
+    private sealed class Item(ReadOnlyMemory<T> input)
+    {
+        public ReadOnlyMemory<T> Input { get; } = input;
+
+        public TaskCompletionSource<float[]> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

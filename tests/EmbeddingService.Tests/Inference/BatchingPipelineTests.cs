@@ -1,0 +1,139 @@
+using EmbeddingService.Inference;
+using EmbeddingService.Model;
+using EmbeddingService.Tests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EmbeddingService.Tests.Inference;
+
+[Collection(TinyModelGroup.Name)]
+public sealed class BatchingPipelineTests(TinyModelFixture tiny) : IDisposable
+{
+    private readonly ClipModel _model = Models.Load(tiny.Directory);
+
+    [Fact]
+    public async Task Concurrent_requests_run_as_one_batch_whose_outputs_equal_one_by_one_in_order()
+    {
+        await using var pipeline = Vision(new BatchingOptions { MaxBatchSize = 8, BatchTimeoutMs = 5_000, MaxQueueDepth = 64 });
+        var inputs = Enumerable.Range(0, 8).Select(Pixels).ToArray();
+        // All eight are admitted before any is queued, so the worker waits for the rest instead of running the first alone.
+        var tickets = inputs.Select(_ => pipeline.Admit()).ToArray();
+        var results = await Task.WhenAll(inputs.Select((input, i) => Task.Run(() => pipeline.EmbedAsync(tickets[i], input, CancellationToken.None))));
+
+        Assert.Equal(1, pipeline.Runs);
+        Assert.Equal(8, pipeline.ItemsRun);
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            var alone = new float[512];
+            _model.Vision.Embed(inputs[i], 1, alone);
+            Assert.InRange(1 - Models.Cosine(alone, results[i]), -1e-6, 1e-6);
+            if (i > 0) Assert.InRange(Models.Cosine(results[i - 1], results[i]), -1, 0.999);
+        }
+    }
+
+    [Fact]
+    public async Task A_request_alone_is_run_at_once_without_waiting_for_the_timeout()
+    {
+        await using var pipeline = Vision(new BatchingOptions { MaxBatchSize = 8, BatchTimeoutMs = 60_000, MaxQueueDepth = 64 });
+        var ticket = pipeline.Admit();
+        var result = pipeline.EmbedAsync(ticket, Pixels(1), CancellationToken.None);
+        Assert.Same(result, await Task.WhenAny(result, Task.Delay(TimeSpan.FromSeconds(30))));
+        Assert.Equal(512, (await result).Length);
+    }
+
+    [Fact]
+    public async Task A_cancelled_waiting_request_returns_at_once_and_is_never_run()
+    {
+        using var gate = new SemaphoreSlim(0);
+        await using var pipeline = new BatchingPipeline<float>(_model.Vision, (tower, input, count, output) =>
+        {
+            gate.Wait();
+            tower.Embed(input, count, output);
+        }, new BatchingOptions { MaxBatchSize = 1, BatchTimeoutMs = 0, MaxQueueDepth = 8 }, NullLogger.Instance);
+
+        var running = pipeline.EmbedAsync(pipeline.Admit(), Pixels(1), CancellationToken.None);
+        while (pipeline.Pending > 0) await Task.Delay(5);
+        using var cancellation = new CancellationTokenSource();
+        var waiting = pipeline.EmbedAsync(pipeline.Admit(), Pixels(2), cancellation.Token);
+        await cancellation.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+
+        gate.Release(2);
+        await running;
+        var after = pipeline.EmbedAsync(pipeline.Admit(), Pixels(3), CancellationToken.None);
+        gate.Release();
+        await after;
+        Assert.Equal(2, pipeline.ItemsRun);
+        Assert.Equal(0, pipeline.Pending);
+    }
+
+    [Fact]
+    public async Task A_full_queue_refuses_at_admission_and_frees_places_as_requests_end()
+    {
+        await using var pipeline = Vision(new BatchingOptions { MaxBatchSize = 4, BatchTimeoutMs = 0, MaxQueueDepth = 2 });
+        var first = pipeline.Admit();
+        using var second = pipeline.Admit();
+        Assert.Throws<QueueFullException>(() => pipeline.Admit());
+
+        first.Dispose();
+        using var third = pipeline.Admit();
+        Assert.Equal(2, pipeline.Pending);
+    }
+
+    [Fact]
+    public async Task A_failed_run_fails_its_requests_and_the_pipeline_keeps_serving()
+    {
+        var failNext = true;
+        await using var pipeline = new BatchingPipeline<float>(_model.Vision, (tower, input, count, output) =>
+        {
+            if (failNext)
+            {
+                failNext = false;
+                throw new InvalidOperationException("boom");
+            }
+
+            tower.Embed(input, count, output);
+        }, new BatchingOptions { MaxBatchSize = 4, BatchTimeoutMs = 0, MaxQueueDepth = 8 }, NullLogger.Instance);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => pipeline.EmbedAsync(pipeline.Admit(), Pixels(1), CancellationToken.None));
+        Assert.Equal(512, (await pipeline.EmbedAsync(pipeline.Admit(), Pixels(1), CancellationToken.None)).Length);
+    }
+
+    [Fact]
+    public async Task The_text_tower_batches_token_ids_the_same_way()
+    {
+        await using var pipeline = new BatchingPipeline<long>(_model.Text, static (tower, input, count, output) => tower.Embed(input, count, output),
+            new BatchingOptions { MaxBatchSize = 4, BatchTimeoutMs = 5_000, MaxQueueDepth = 8 }, NullLogger.Instance);
+        long[][] inputs = [Tokens(320, 1125), Tokens(736, 2761, 4079), Tokens(2368)];
+        var tickets = inputs.Select(_ => pipeline.Admit()).ToArray();
+        var results = await Task.WhenAll(inputs.Select((input, i) => pipeline.EmbedAsync(tickets[i], input, CancellationToken.None)));
+        Assert.Equal(1, pipeline.Runs);
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            var alone = new float[512];
+            _model.Text.Embed(inputs[i], 1, alone);
+            Assert.InRange(1 - Models.Cosine(alone, results[i]), -1e-6, 1e-6);
+        }
+    }
+
+    public void Dispose() => _model.Dispose();
+
+    private BatchingPipeline<float> Vision(BatchingOptions options) =>
+        new(_model.Vision, static (tower, input, count, output) => tower.Embed(input, count, output), options, NullLogger.Instance);
+
+    private float[] Pixels(int seed)
+    {
+        var random = new Random(seed);
+        var pixels = new float[_model.Vision.ItemLength];
+        for (var i = 0; i < pixels.Length; i++) pixels[i] = (float)((random.NextDouble() * 4) - 2);
+        return pixels;
+    }
+
+    private static long[] Tokens(params long[] words)
+    {
+        var ids = new long[77];
+        ids[0] = 49406;
+        words.CopyTo(ids, 1);
+        ids[words.Length + 1] = 49407;
+        return ids;
+    }
+}
