@@ -13,8 +13,9 @@ public sealed class ImagingOptions
     /// <summary>
     /// JPEGs are decoded at the smallest DCT scale (1/8 steps) whose short side stays at least this many times
     /// the model's input side; 0 decodes every image at full size, exactly as the reference pipeline does.
+    /// 4 is the smallest factor that keeps the reference fidelity on a 12-megapixel photo (docs/decisions.md).
     /// </summary>
     [ConfigurationKeyName("FAST_DECODE_FACTOR")]
     [Range(0.0, 64.0)]
-    public double FastDecodeFactor { get; set; }
+    public double FastDecodeFactor { get; set; } = 4;
 }

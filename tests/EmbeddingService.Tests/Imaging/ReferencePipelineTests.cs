@@ -28,7 +28,7 @@ public sealed class ReferencePipelineTests(ITestOutputHelper output)
     [MemberData(nameof(Images))]
     public void Preprocessed_pixels_match_the_reference(string image)
     {
-        var actual = Preprocess(image, fastDecodeFactor: 0);
+        var actual = Preprocess(image, new ImagingOptions().FastDecodeFactor);
         var expected = SharedData.ReadPixels(image);
         Assert.Equal(expected.Length, actual.Length);
         var (max, mean) = Differences(expected, actual);
@@ -53,7 +53,7 @@ public sealed class ReferencePipelineTests(ITestOutputHelper output)
         var worst = 0.0;
         foreach (var (image, reference) in expected)
         {
-            var pixels = Preprocess(image, 0);
+            var pixels = Preprocess(image, new ImagingOptions().FastDecodeFactor);
             var embedding = new float[512];
             model.Vision.Embed(pixels, 1, embedding);
             var distance = 1 - Models.Cosine(reference, embedding);

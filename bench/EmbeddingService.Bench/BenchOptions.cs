@@ -1,0 +1,39 @@
+using System.Globalization;
+
+namespace EmbeddingService.Bench;
+
+internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int SoakRequests, int IntraOpThreads, string RepositoryRoot)
+{
+    public string SharedDirectory => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared"));
+
+    public static BenchOptions Parse(string[] args)
+    {
+        string? model = null;
+        double seconds = 10;
+        int soak = 10_000, threads = Environment.ProcessorCount;
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--model": model = Next(); break;
+                case "--seconds": seconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--soak": soak = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--intra-op-threads": threads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N");
+            }
+        }
+
+        return new BenchOptions(model, seconds, soak, threads, FindRoot());
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "EmbeddingService.slnx"))) return dir.FullName;
+        }
+
+        throw new InvalidOperationException("Run from inside the repository.");
+    }
+}

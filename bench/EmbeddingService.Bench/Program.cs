@@ -1,0 +1,84 @@
+using EmbeddingService.Bench;
+using EmbeddingService.Model;
+using SkiaSharp;
+using SyntheticModel;
+
+// One run, one table: raw inference, preprocessing, the service over HTTP, overload, and memory.
+var options = BenchOptions.Parse(args);
+if (!Directory.Exists(options.SharedDirectory))
+{
+    Console.Error.WriteLine($"The benchmark's photos come from {options.SharedDirectory}, which is missing.");
+    return 1;
+}
+
+var modelDirectory = options.ModelDirectory ?? Path.Combine(options.RepositoryRoot, ".models", "synthetic-vit-b32");
+if (!File.Exists(Path.Combine(modelDirectory, "onnx", "vision_model.onnx")))
+{
+    Console.Error.WriteLine($"Generating a synthetic vit-b32 model in {modelDirectory} ...");
+    ModelDirectoryWriter.Write(ClipArchitecture.VitB32, 1, modelDirectory, Path.Combine(options.SharedDirectory, "clip", "bpe_simple_vocab_16e6.txt.gz"));
+}
+
+var phone = File.ReadAllBytes(Path.Combine(options.SharedDirectory, "images", "astronaut-4032x3024.jpg"));
+var small = MakeJpeg(phone, 640, 480);
+Console.Error.WriteLine($"Model {modelDirectory}; {Environment.ProcessorCount} cores; {options.Seconds} s per measurement");
+
+var report = new Report();
+var bestRaw = RawInference.Run(modelDirectory, options.IntraOpThreads, options.Seconds, report, out var rawBatchOneMs);
+PreprocessingBench.Run(PreprocessorSettings.Read(Path.Combine(modelDirectory, ModelFiles.PreprocessorConfig)),
+    [("640x480 JPEG", small), ("4032x3024 JPEG", phone)], options.Seconds, report);
+
+var serviceSettings = Environment.GetEnvironmentVariables().Keys.Cast<string>()
+    .Where(k => k is "MAX_BATCH_SIZE" or "BATCH_TIMEOUT_MS" or "MAX_CONCURRENT_DECODES" or "INTRA_OP_THREADS" or "FAST_DECODE_FACTOR" or "MAX_QUEUE_DEPTH")
+    .ToDictionary(k => k, k => Environment.GetEnvironmentVariable(k)!);
+double smallAtEight = 0, smallOneP50 = 0, phoneOneP50 = 0, rssAfter1000 = 0, rssAfterSoak = 0, peak = 0;
+await using (var service = await ServiceUnderTest.StartAsync(options.RepositoryRoot, modelDirectory, serviceSettings))
+{
+    foreach (var (name, image) in new[] { ("640x480 JPEG", small), ("4032x3024 JPEG", phone) })
+    {
+        foreach (var clients in new[] { 1, 8, 32 })
+        {
+            await HttpLoad.RunAsync(service.Address, image, clients, 1.5);
+            var result = await HttpLoad.RunAsync(service.Address, image, clients, options.Seconds);
+            report.Add($"service over HTTP, {name}, {clients} client{(clients > 1 ? "s" : "")}", Report.F(result.ImagesPerSecond),
+                Report.F(result.Percentile(0.5)), Report.F(result.Percentile(0.95)), Report.F(result.Percentile(0.99)), result.FailureSummary);
+            if (name.StartsWith("640", StringComparison.Ordinal) && clients == 8) smallAtEight = result.ImagesPerSecond;
+            if (name.StartsWith("640", StringComparison.Ordinal) && clients == 1) smallOneP50 = result.Percentile(0.5);
+            if (!name.StartsWith("640", StringComparison.Ordinal) && clients == 1) phoneOneP50 = result.Percentile(0.5);
+        }
+    }
+
+    var first = await HttpLoad.RunAsync(service.Address, small, 8, double.MaxValue, 1000);
+    rssAfter1000 = service.ResidentMiB().Current;
+    var soak = await HttpLoad.RunAsync(service.Address, small, 8, double.MaxValue, Math.Max(0, options.SoakRequests - 1000));
+    (rssAfterSoak, peak) = service.ResidentMiB();
+    report.Add($"soak, 640x480 JPEG, 8 clients, {first.Succeeded + soak.Succeeded:N0} requests", Report.F(soak.ImagesPerSecond),
+        Report.F(soak.Percentile(0.5)), Report.F(soak.Percentile(0.95)), Report.F(soak.Percentile(0.99)),
+        $"{soak.FailureSummary}; RSS {Report.F(rssAfter1000, 0)} MiB after 1,000, {Report.F(rssAfterSoak, 0)} MiB after all, peak {Report.F(peak, 0)} MiB");
+}
+
+var queueDepth = 8;
+await using (var service = await ServiceUnderTest.StartAsync(options.RepositoryRoot, modelDirectory,
+    new Dictionary<string, string>(serviceSettings) { ["MAX_QUEUE_DEPTH"] = queueDepth.ToString(System.Globalization.CultureInfo.InvariantCulture) }))
+{
+    await HttpLoad.RunAsync(service.Address, small, 32, 1.5);
+    var overload = await HttpLoad.RunAsync(service.Address, small, 32, options.Seconds);
+    report.Add($"overload, 640x480 JPEG, 32 clients, MAX_QUEUE_DEPTH={queueDepth}", Report.F(overload.ImagesPerSecond),
+        Report.F(overload.Percentile(0.5)), Report.F(overload.Percentile(0.95)), Report.F(overload.Percentile(0.99)),
+        $"admitted: {overload.Succeeded}; refused: {overload.FailureSummary}; 503 without Retry-After: {overload.UnavailableWithoutRetryAfter}");
+}
+
+Console.WriteLine(report.Render());
+Console.WriteLine($"- service images/s at 8 clients (640x480) / best raw images/s: {Report.F(smallAtEight)} / {Report.F(bestRaw)} = {Report.F(smallAtEight / bestRaw, 2)} (target >= 0.9)");
+Console.WriteLine($"- 1 client p50 / raw batch-1 inference: {Report.F(smallOneP50)} / {Report.F(rawBatchOneMs)} ms = {Report.F(smallOneP50 / rawBatchOneMs, 2)} (target <= 1.15)");
+Console.WriteLine($"- 12-megapixel p50 / 640x480 p50, 1 client: {Report.F(phoneOneP50)} / {Report.F(smallOneP50)} ms = {Report.F(phoneOneP50 / smallOneP50, 2)} (target <= 1.5)");
+Console.WriteLine($"- service RSS: {Report.F(rssAfter1000, 0)} MiB after 1,000 requests, {Report.F(rssAfterSoak, 0)} MiB after {options.SoakRequests:N0}, peak {Report.F(peak, 0)} MiB (target <= 1024, flat)");
+Console.WriteLine($"- settings: {(serviceSettings.Count == 0 ? "defaults" : string.Join(", ", serviceSettings.Select(s => $"{s.Key}={s.Value}")))}; bench intra-op threads {options.IntraOpThreads}");
+return 0;
+
+static byte[] MakeJpeg(byte[] source, int width, int height)
+{
+    using var original = SKBitmap.Decode(source);
+    using var resized = original.Resize(new SKImageInfo(width, height), new SKSamplingOptions(SKCubicResampler.Mitchell));
+    using var data = resized.Encode(SKEncodedImageFormat.Jpeg, 90);
+    return data.ToArray();
+}
