@@ -170,14 +170,14 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
             return;
         }
 
+        // Counted before completion, so whoever sees a result also sees the run that made it.
+        Interlocked.Increment(ref _runs);
+        Interlocked.Add(ref _itemsRun, batch.Count);
+        LogBatch(_logger, batch.Count);
         for (var i = 0; i < batch.Count; i++)
         {
             batch[i].Completion.TrySetResult(_outputs.AsSpan(i * _tower.Dimension, _tower.Dimension).ToArray());
         }
-
-        Interlocked.Increment(ref _runs);
-        Interlocked.Add(ref _itemsRun, batch.Count);
-        LogBatch(_logger, batch.Count);
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "An inference run of {Count} items failed")]
