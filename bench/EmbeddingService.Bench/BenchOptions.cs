@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace EmbeddingService.Bench;
 
-internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int SoakRequests, int IntraOpThreads, string RepositoryRoot)
+internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int SoakRequests, int IntraOpThreads, bool Focus, string RepositoryRoot)
 {
     public string SharedDirectory => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared"));
 
@@ -11,6 +11,7 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
         string? model = null;
         double seconds = 10;
         int soak = 10_000, threads = Environment.ProcessorCount;
+        var focus = false;
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -20,11 +21,12 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
                 case "--seconds": seconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--soak": soak = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--intra-op-threads": threads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N");
+                case "--focus": focus = true; break;
+                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus");
             }
         }
 
-        return new BenchOptions(model, seconds, soak, threads, FindRoot());
+        return new BenchOptions(model, seconds, soak, threads, focus, FindRoot());
     }
 
     private static string FindRoot()

@@ -4,11 +4,26 @@ using System.Net.Http.Headers;
 
 namespace EmbeddingService.Bench;
 
-internal sealed record LoadResult(int Succeeded, double Seconds, double[] SortedLatenciesMs, Dictionary<int, int> Failures, int UnavailableWithoutRetryAfter)
+internal sealed record LoadResult(int Succeeded, double Seconds, double[] SortedLatenciesMs, Dictionary<int, int> Failures, int UnavailableWithoutRetryAfter,
+    Dictionary<string, double> MedianServerTimings, double MeanBatchSize)
 {
+    /// <summary>The service's own account (Server-Timing medians): where a request's time goes.</summary>
+    public string Breakdown => MedianServerTimings.Count == 0 ? string.Empty
+        : string.Join(", ", MedianServerTimings.Select(t => $"{t.Key} {t.Value:F1}")) + $" ms; mean batch {MeanBatchSize:F1}";
+
     public double ImagesPerSecond => Succeeded / Seconds;
 
     public double Percentile(double p) => SortedLatenciesMs.Length == 0 ? double.NaN : SortedLatenciesMs[Math.Min(SortedLatenciesMs.Length - 1, (int)(p * SortedLatenciesMs.Length))];
+
+    /// <summary>Two consecutive runs as one.</summary>
+    public LoadResult Then(LoadResult next) => new(
+        Succeeded + next.Succeeded,
+        Seconds + next.Seconds,
+        [.. SortedLatenciesMs.Concat(next.SortedLatenciesMs).Order()],
+        Failures.Concat(next.Failures).GroupBy(f => f.Key).ToDictionary(g => g.Key, g => g.Sum(f => f.Value)),
+        UnavailableWithoutRetryAfter + next.UnavailableWithoutRetryAfter,
+        next.Succeeded > Succeeded ? next.MedianServerTimings : MedianServerTimings,
+        next.Succeeded > Succeeded ? next.MeanBatchSize : MeanBatchSize);
 
     public string FailureSummary => Failures.Count == 0 ? "no errors" : string.Join(", ", Failures.OrderBy(f => f.Key).Select(f => $"{f.Value} x {f.Key}"));
 }
@@ -24,6 +39,8 @@ internal static class HttpLoad
             Timeout = TimeSpan.FromMinutes(5),
         };
         var latencies = new List<double>();
+        var timings = new Dictionary<string, List<double>>();
+        var batchSizes = new List<int>();
         var failures = new Dictionary<int, int>();
         var missingRetryAfter = 0;
         var issued = 0;
@@ -45,6 +62,7 @@ internal static class HttpLoad
                     if (response.StatusCode == HttpStatusCode.OK)
                     {
                         latencies.Add(elapsed);
+                        Collect(response, timings, batchSizes);
                     }
                     else
                     {
@@ -58,6 +76,25 @@ internal static class HttpLoad
         await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(Client)));
         var total = clock.Elapsed.TotalSeconds;
         latencies.Sort();
-        return new LoadResult(latencies.Count, total, [.. latencies], failures, missingRetryAfter);
+        var medians = timings.ToDictionary(t => t.Key, t => t.Value.Order().ElementAt(t.Value.Count / 2));
+        return new LoadResult(latencies.Count, total, [.. latencies], failures, missingRetryAfter, medians, batchSizes.Count == 0 ? 0 : batchSizes.Average());
+    }
+
+    private static void Collect(HttpResponseMessage response, Dictionary<string, List<double>> timings, List<int> batchSizes)
+    {
+        if (!response.Headers.TryGetValues("Server-Timing", out var values)) return;
+        foreach (var metric in string.Join(",", values).Split(',', StringSplitOptions.TrimEntries))
+        {
+            var parts = metric.Split(';');
+            var duration = parts.FirstOrDefault(p => p.StartsWith("dur=", StringComparison.Ordinal));
+            if (duration is not null)
+            {
+                if (!timings.TryGetValue(parts[0], out var list)) timings[parts[0]] = list = [];
+                list.Add(double.Parse(duration[4..], System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            var batch = parts.FirstOrDefault(p => p.StartsWith("desc=\"batch of ", StringComparison.Ordinal));
+            if (batch is not null) batchSizes.Add(int.Parse(batch[15..].TrimEnd('"'), System.Globalization.CultureInfo.InvariantCulture));
+        }
     }
 }

@@ -24,34 +24,45 @@ Console.Error.WriteLine($"Model {modelDirectory}; {Environment.ProcessorCount} c
 
 var report = new Report();
 var bestRaw = RawInference.Run(modelDirectory, options.IntraOpThreads, options.Seconds, report, out var rawBatchOneMs);
-PreprocessingBench.Run(PreprocessorSettings.Read(Path.Combine(modelDirectory, ModelFiles.PreprocessorConfig)),
-    [("640x480 JPEG", small), ("4032x3024 JPEG", phone)], options.Seconds, report);
+if (!options.Focus)
+{
+    PreprocessingBench.Run(PreprocessorSettings.Read(Path.Combine(modelDirectory, ModelFiles.PreprocessorConfig)),
+        [("640x480 JPEG", small), ("4032x3024 JPEG", phone)], options.Seconds, report);
+}
 
 var serviceSettings = Environment.GetEnvironmentVariables().Keys.Cast<string>()
-    .Where(k => k is "MAX_BATCH_SIZE" or "BATCH_TIMEOUT_MS" or "MAX_CONCURRENT_DECODES" or "INTRA_OP_THREADS" or "FAST_DECODE_FACTOR" or "MAX_QUEUE_DEPTH")
+    .Where(k => k is "MAX_BATCH_SIZE" or "BATCH_TIMEOUT_MS" or "MAX_CONCURRENT_DECODES" or "INTRA_OP_THREADS" or "FAST_DECODE_FACTOR" or "MAX_QUEUE_DEPTH"
+        or "INTRA_OP_SPINNING" or "ORT_PREPACKING")
     .ToDictionary(k => k, k => Environment.GetEnvironmentVariable(k)!);
 double smallAtEight = 0, smallOneP50 = 0, phoneOneP50 = 0, rssAfter1000 = 0, rssAfterSoak = 0, peak = 0;
 await using (var service = await ServiceUnderTest.StartAsync(options.RepositoryRoot, modelDirectory, serviceSettings))
 {
-    foreach (var (name, image) in new[] { ("640x480 JPEG", small), ("4032x3024 JPEG", phone) })
+    foreach (var (name, image) in options.Focus ? [("640x480 JPEG", small)] : new[] { ("640x480 JPEG", small), ("4032x3024 JPEG", phone) })
     {
-        foreach (var clients in new[] { 1, 8, 32 })
+        foreach (var clients in options.Focus ? [1, 8] : new[] { 1, 8, 32 })
         {
             await HttpLoad.RunAsync(service.Address, image, clients, 1.5);
             var result = await HttpLoad.RunAsync(service.Address, image, clients, options.Seconds);
             report.Add($"service over HTTP, {name}, {clients} client{(clients > 1 ? "s" : "")}", Report.F(result.ImagesPerSecond),
-                Report.F(result.Percentile(0.5)), Report.F(result.Percentile(0.95)), Report.F(result.Percentile(0.99)), result.FailureSummary);
+                Report.F(result.Percentile(0.5)), Report.F(result.Percentile(0.95)), Report.F(result.Percentile(0.99)), $"{result.FailureSummary}; {result.Breakdown}");
             if (name.StartsWith("640", StringComparison.Ordinal) && clients == 8) smallAtEight = result.ImagesPerSecond;
             if (name.StartsWith("640", StringComparison.Ordinal) && clients == 1) smallOneP50 = result.Percentile(0.5);
             if (!name.StartsWith("640", StringComparison.Ordinal) && clients == 1) phoneOneP50 = result.Percentile(0.5);
         }
     }
 
+    if (options.Focus)
+    {
+        Console.WriteLine(report.Render());
+        Console.WriteLine($"- 8 clients / best raw: {Report.F(smallAtEight / bestRaw, 2)}; 1 client p50 / raw batch 1: {Report.F(smallOneP50 / rawBatchOneMs, 2)}");
+        return 0;
+    }
+
     var first = await HttpLoad.RunAsync(service.Address, small, 8, double.MaxValue, 1000);
     rssAfter1000 = service.ResidentMiB().Current;
-    var soak = await HttpLoad.RunAsync(service.Address, small, 8, double.MaxValue, Math.Max(0, options.SoakRequests - 1000));
+    var soak = first.Then(await HttpLoad.RunAsync(service.Address, small, 8, double.MaxValue, Math.Max(0, options.SoakRequests - 1000)));
     (rssAfterSoak, peak) = service.ResidentMiB();
-    report.Add($"soak, 640x480 JPEG, 8 clients, {first.Succeeded + soak.Succeeded:N0} requests", Report.F(soak.ImagesPerSecond),
+    report.Add($"soak, 640x480 JPEG, 8 clients, {soak.Succeeded:N0} requests", Report.F(soak.ImagesPerSecond),
         Report.F(soak.Percentile(0.5)), Report.F(soak.Percentile(0.95)), Report.F(soak.Percentile(0.99)),
         $"{soak.FailureSummary}; RSS {Report.F(rssAfter1000, 0)} MiB after 1,000, {Report.F(rssAfterSoak, 0)} MiB after all, peak {Report.F(peak, 0)} MiB");
 }

@@ -10,7 +10,14 @@ internal static class RawInference
 {
     public static double Run(string modelDirectory, int threads, double seconds, Report report, out double batchOneMs)
     {
-        var loader = new ModelLoader(new OrtSessionFactory(new InferenceOptions { IntraOpThreads = threads }, NullLogger.Instance));
+        // The same session settings as the service under test, from the same environment variables.
+        var settings = new InferenceOptions
+        {
+            IntraOpThreads = threads,
+            AllowSpinning = Environment.GetEnvironmentVariable("INTRA_OP_SPINNING") is "true" or "1",
+            Prepacking = Environment.GetEnvironmentVariable("ORT_PREPACKING") is not ("false" or "0"),
+        };
+        var loader = new ModelLoader(new OrtSessionFactory(settings, NullLogger.Instance));
         using var model = loader.Load(new ModelFiles(modelDirectory, ModelVariant.Fp32));
         var best = 0.0;
         batchOneMs = 0;

@@ -1,7 +1,11 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
 namespace EmbeddingService.Inference;
+
+/// <summary>One item's embedding and how it was made: time waiting for its batch, the run's time and size.</summary>
+public sealed record BatchResult(float[] Embedding, TimeSpan Waited, TimeSpan Run, int BatchSize);
 
 /// <summary>
 /// Batches concurrent requests into single inference runs of one tower. Requests are admitted first (a full
@@ -22,6 +26,7 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
     private readonly int _maxBatch;
     private readonly Task _worker;
     private int _admitted;
+    private int _expected = 1;
     private long _runs;
     private long _itemsRun;
 
@@ -66,10 +71,10 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
     }
 
     /// <summary>Queues a prepared input (ItemLength elements, copied before the task completes) and awaits its embedding.</summary>
-    public async Task<float[]> EmbedAsync(Ticket ticket, ReadOnlyMemory<T> input, CancellationToken cancellationToken)
+    public async Task<BatchResult> EmbedAsync(Ticket ticket, ReadOnlyMemory<T> input, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(ticket);
-        var item = new Item(input);
+        var item = new Item(input, Stopwatch.GetTimestamp());
         ticket.HandOver();
         if (!_queue.Writer.TryWrite(item))
         {
@@ -104,8 +109,10 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
     }
 
     /// <summary>
-    /// Takes what is queued; while the batch is short and admitted requests are still preparing their input,
-    /// waits up to BATCH_TIMEOUT_MS for them. A request alone with an idle runtime never waits.
+    /// Takes what is queued, then waits up to BATCH_TIMEOUT_MS for more while the batch is short of what is
+    /// coming: requests still preparing their input, or as many as the last run served plus those that arrived
+    /// during it (closed-loop clients come back together; without this they split into small alternating
+    /// batches). A request alone with an idle runtime never waits: it was expected alone.
     /// </summary>
     private async Task GatherAsync(ChannelReader<Item> reader, List<Item> batch)
     {
@@ -124,7 +131,8 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
                 continue;
             }
 
-            if (batch.Count == 0 || Volatile.Read(ref _admitted) == 0 || _options.BatchTimeoutMs == 0)
+            var more = Volatile.Read(ref _admitted) > 0 || batch.Count < _expected;
+            if (batch.Count == 0 || !more || _options.BatchTimeoutMs == 0)
             {
                 return;
             }
@@ -144,6 +152,8 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
             }
             catch (OperationCanceledException)
             {
+                // Fewer came than expected: expect what came.
+                _expected = batch.Count;
                 return;
             }
         }
@@ -152,6 +162,7 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
     private void Run(List<Item> batch)
     {
         var length = _tower.ItemLength;
+        var started = Stopwatch.GetTimestamp();
         for (var i = 0; i < batch.Count; i++)
         {
             batch[i].Input.Span.CopyTo(_inputs.AsSpan(i * length, length));
@@ -174,9 +185,12 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
         Interlocked.Increment(ref _runs);
         Interlocked.Add(ref _itemsRun, batch.Count);
         LogBatch(_logger, batch.Count);
+        var run = Stopwatch.GetElapsedTime(started);
+        _expected = Math.Min(_maxBatch, batch.Count + Volatile.Read(ref _admitted));
         for (var i = 0; i < batch.Count; i++)
         {
-            batch[i].Completion.TrySetResult(_outputs.AsSpan(i * _tower.Dimension, _tower.Dimension).ToArray());
+            var embedding = _outputs.AsSpan(i * _tower.Dimension, _tower.Dimension).ToArray();
+            batch[i].Completion.TrySetResult(new BatchResult(embedding, Stopwatch.GetElapsedTime(batch[i].QueuedAt, started), run, batch.Count));
         }
     }
 
@@ -202,10 +216,12 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
         }
     }
 
-    private sealed class Item(ReadOnlyMemory<T> input)
+    private sealed class Item(ReadOnlyMemory<T> input, long queuedAt)
     {
         public ReadOnlyMemory<T> Input { get; } = input;
 
-        public TaskCompletionSource<float[]> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public long QueuedAt { get; } = queuedAt;
+
+        public TaskCompletionSource<BatchResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using EmbeddingService.Hosting;
 using EmbeddingService.Imaging;
 using Microsoft.Extensions.Options;
@@ -17,7 +18,7 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
     /// <exception cref="ImageRejectedException">The bytes are not a usable image.</exception>
     /// <exception cref="ModelNotReadyException">The model has not loaded (yet).</exception>
     /// <exception cref="QueueFullException">The pipeline is full.</exception>
-    public async Task<float[]> EmbedAsync(ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken)
+    public async Task<ImageEmbedding> EmbedAsync(ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken)
     {
         var serving = state.Serving ?? throw new ModelNotReadyException(state.Status, state.Error);
         var pipeline = serving.Vision;
@@ -26,6 +27,7 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
         try
         {
             await _decodes.WaitAsync(cancellationToken);
+            var decodeStarted = Stopwatch.GetTimestamp();
             try
             {
                 using var image = decoder.Decode(encoded.Span, serving.Model.Preprocessor.ShortestEdge);
@@ -36,7 +38,9 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
                 _decodes.Release();
             }
 
-            return await pipeline.EmbedAsync(ticket, pixels.AsMemory(0, pipeline.ItemLength), cancellationToken);
+            var decoded = Stopwatch.GetElapsedTime(decodeStarted);
+            var result = await pipeline.EmbedAsync(ticket, pixels.AsMemory(0, pipeline.ItemLength), cancellationToken);
+            return new ImageEmbedding(result.Embedding, serving.Model.Device, decoded, result);
         }
         finally
         {
@@ -46,6 +50,9 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
 
     public void Dispose() => _decodes.Dispose();
 }
+
+/// <summary>An image's embedding with where its time went.</summary>
+public sealed record ImageEmbedding(float[] Vector, string Device, TimeSpan Decode, BatchResult Batch);
 
 /// <summary>The model is still loading, or failed to load.</summary>
 public sealed class ModelNotReadyException : Exception

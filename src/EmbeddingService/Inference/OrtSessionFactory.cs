@@ -19,8 +19,8 @@ public sealed partial class OrtSessionFactory(InferenceOptions options, ILogger 
             IntraOpNumThreads = options.EffectiveIntraOpThreads,
             InterOpNumThreads = 1,
         };
-        // Spinning workers would keep both cores busy between runs and starve the image decoders.
-        sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
+        sessionOptions.AddSessionConfigEntry("session.disable_prepacking", options.Prepacking ? "0" : "1");
 
         var device = "cpu";
         if (options.WantsCuda)

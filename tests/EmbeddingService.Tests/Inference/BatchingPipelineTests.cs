@@ -17,9 +17,11 @@ public sealed class BatchingPipelineTests(TinyModelFixture tiny) : IDisposable
         var inputs = Enumerable.Range(0, 8).Select(Pixels).ToArray();
         // All eight are admitted before any is queued, so the worker waits for the rest instead of running the first alone.
         var tickets = inputs.Select(_ => pipeline.Admit()).ToArray();
-        var results = await Task.WhenAll(inputs.Select((input, i) => Task.Run(() => pipeline.EmbedAsync(tickets[i], input, CancellationToken.None))));
+        var batched = await Task.WhenAll(inputs.Select((input, i) => Task.Run(() => pipeline.EmbedAsync(tickets[i], input, CancellationToken.None))));
+        var results = batched.Select(r => r.Embedding).ToArray();
 
         Assert.Equal(1, pipeline.Runs);
+        Assert.All(batched, r => Assert.Equal(8, r.BatchSize));
         Assert.Equal(8, pipeline.ItemsRun);
         for (var i = 0; i < inputs.Length; i++)
         {
@@ -37,7 +39,32 @@ public sealed class BatchingPipelineTests(TinyModelFixture tiny) : IDisposable
         var ticket = pipeline.Admit();
         var result = pipeline.EmbedAsync(ticket, Pixels(1), CancellationToken.None);
         Assert.Same(result, await Task.WhenAny(result, Task.Delay(TimeSpan.FromSeconds(30))));
-        Assert.Equal(512, (await result).Length);
+        Assert.Equal(512, (await result).Embedding.Length);
+        Assert.Equal(1, (await result).BatchSize);
+    }
+
+    /// <summary>Closed-loop clients come back together: the first to return waits for the others it ran with.</summary>
+    [Fact]
+    public async Task After_a_batch_of_three_the_next_request_waits_for_two_more_then_alone_it_does_not()
+    {
+        await using var pipeline = Vision(new BatchingOptions { MaxBatchSize = 8, BatchTimeoutMs = 2_000, MaxQueueDepth = 64 });
+        var tickets = Enumerable.Range(0, 3).Select(_ => pipeline.Admit()).ToArray();
+        await Task.WhenAll(tickets.Select((t, i) => pipeline.EmbedAsync(t, Pixels(i), CancellationToken.None)));
+        Assert.Equal(1, pipeline.Runs);
+
+        var first = pipeline.EmbedAsync(pipeline.Admit(), Pixels(10), CancellationToken.None);
+        await Task.Delay(100);
+        var others = new[] { pipeline.EmbedAsync(pipeline.Admit(), Pixels(11), CancellationToken.None), pipeline.EmbedAsync(pipeline.Admit(), Pixels(12), CancellationToken.None) };
+        var regrouped = await Task.WhenAll(others.Prepend(first));
+        Assert.All(regrouped, r => Assert.Equal(3, r.BatchSize));
+        Assert.Equal(2, pipeline.Runs);
+
+        // Nobody else comes: it runs alone when the timeout ends, and from then on a lone request does not wait.
+        var lone = await pipeline.EmbedAsync(pipeline.Admit(), Pixels(13), CancellationToken.None);
+        Assert.Equal(1, lone.BatchSize);
+        var next = await pipeline.EmbedAsync(pipeline.Admit(), Pixels(14), CancellationToken.None);
+        Assert.Equal(1, next.BatchSize);
+        Assert.True(next.Waited < TimeSpan.FromMilliseconds(1_000), $"waited {next.Waited}");
     }
 
     [Fact]
@@ -95,7 +122,7 @@ public sealed class BatchingPipelineTests(TinyModelFixture tiny) : IDisposable
         }, new BatchingOptions { MaxBatchSize = 4, BatchTimeoutMs = 0, MaxQueueDepth = 8 }, NullLogger.Instance);
 
         await Assert.ThrowsAsync<InvalidOperationException>(() => pipeline.EmbedAsync(pipeline.Admit(), Pixels(1), CancellationToken.None));
-        Assert.Equal(512, (await pipeline.EmbedAsync(pipeline.Admit(), Pixels(1), CancellationToken.None)).Length);
+        Assert.Equal(512, (await pipeline.EmbedAsync(pipeline.Admit(), Pixels(1), CancellationToken.None)).Embedding.Length);
     }
 
     [Fact]
@@ -105,7 +132,7 @@ public sealed class BatchingPipelineTests(TinyModelFixture tiny) : IDisposable
             new BatchingOptions { MaxBatchSize = 4, BatchTimeoutMs = 5_000, MaxQueueDepth = 8 }, NullLogger.Instance);
         long[][] inputs = [Tokens(320, 1125), Tokens(736, 2761, 4079), Tokens(2368)];
         var tickets = inputs.Select(_ => pipeline.Admit()).ToArray();
-        var results = await Task.WhenAll(inputs.Select((input, i) => pipeline.EmbedAsync(tickets[i], input, CancellationToken.None)));
+        var results = (await Task.WhenAll(inputs.Select((input, i) => pipeline.EmbedAsync(tickets[i], input, CancellationToken.None)))).Select(r => r.Embedding).ToArray();
         Assert.Equal(1, pipeline.Runs);
         for (var i = 0; i < inputs.Length; i++)
         {
