@@ -24,54 +24,66 @@ public static class EmbedImageEndpoints
     private static async Task<Results<Ok<EmbeddingResponse>, ProblemHttpResult>> EmbedImageAsync(
         HttpContext context, ImageEmbedder embedder, IOptions<ApiOptions> options, CancellationToken cancellationToken)
     {
-        var limit = options.Value.MaxUploadBytes;
-        UploadedFile? file;
-        UploadProblem problem;
+        // The place in the pipeline is taken before the upload is read: refusing costs only the headers.
+        ImageEmbedder.Reservation reservation;
         try
         {
-            (file, problem) = await MultipartFileReader.ReadAsync(context.Request, FileField, limit, cancellationToken);
+            reservation = embedder.Reserve();
+        }
+        catch (ModelNotReadyException e)
+        {
+            return Problems.Unavailable(context, options.Value.RetryAfterSeconds, e.Message);
+        }
+        catch (QueueFullException e)
+        {
+            return Problems.Unavailable(context, 1, e.Message);
+        }
+
+        using (reservation)
+        {
+            var (file, problem) = await ReadUploadAsync(context.Request, options.Value.MaxUploadBytes, cancellationToken);
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            using (file)
+            {
+                try
+                {
+                    var embedding = await reservation.EmbedAsync(file!.Content, cancellationToken);
+                    context.Response.Headers["Server-Timing"] = ServerTiming(embedding);
+                    return TypedResults.Ok(new EmbeddingResponse(embedding.Vector, ClipModel.DisplayName, embedding.Device));
+                }
+                catch (ImageRejectedException e)
+                {
+                    return Problems.Create(e.Reason == RejectionReason.TooManyPixels ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, e.Message);
+                }
+            }
+        }
+    }
+
+    private static async Task<(UploadedFile? File, ProblemHttpResult? Problem)> ReadUploadAsync(HttpRequest request, long limit, CancellationToken cancellationToken)
+    {
+        var tooLarge = $"The upload is larger than the limit of {limit:N0} bytes (MAX_UPLOAD_BYTES).";
+        try
+        {
+            var (file, problem) = await MultipartFileReader.ReadAsync(request, FileField, limit, cancellationToken);
+            return problem switch
+            {
+                UploadProblem.NotMultipart => (null, Problems.MissingField(FileField, "Send the image as multipart/form-data with a field named 'file'.")),
+                UploadProblem.FieldMissing => (null, Problems.MissingField(FileField, "The multipart form has no field named 'file'.")),
+                UploadProblem.TooLarge => (null, Problems.Create(StatusCodes.Status413PayloadTooLarge, tooLarge)),
+                _ => (file, null),
+            };
         }
         catch (BadHttpRequestException e)
         {
-            return Problems.Create(e.StatusCode, e.StatusCode == StatusCodes.Status413PayloadTooLarge
-                ? $"The upload is larger than the limit of {limit:N0} bytes (MAX_UPLOAD_BYTES)."
-                : $"The request body could not be read: {e.Message}");
+            return (null, Problems.Create(e.StatusCode, e.StatusCode == StatusCodes.Status413PayloadTooLarge ? tooLarge : $"The request body could not be read: {e.Message}"));
         }
         catch (InvalidDataException e)
         {
-            return Problems.Create(StatusCodes.Status400BadRequest, $"The multipart body is malformed: {e.Message}");
-        }
-
-        switch (problem)
-        {
-            case UploadProblem.NotMultipart:
-                return Problems.MissingField(FileField, "Send the image as multipart/form-data with a field named 'file'.");
-            case UploadProblem.FieldMissing:
-                return Problems.MissingField(FileField, "The multipart form has no field named 'file'.");
-            case UploadProblem.TooLarge:
-                return Problems.Create(StatusCodes.Status413PayloadTooLarge, $"The upload is larger than the limit of {limit:N0} bytes (MAX_UPLOAD_BYTES).");
-        }
-
-        using (file)
-        {
-            try
-            {
-                var embedding = await embedder.EmbedAsync(file!.Content, cancellationToken);
-                context.Response.Headers["Server-Timing"] = ServerTiming(embedding);
-                return TypedResults.Ok(new EmbeddingResponse(embedding.Vector, ClipModel.DisplayName, embedding.Device));
-            }
-            catch (ImageRejectedException e)
-            {
-                return Problems.Create(e.Reason == RejectionReason.TooManyPixels ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, e.Message);
-            }
-            catch (ModelNotReadyException e)
-            {
-                return Problems.Unavailable(context, options.Value.RetryAfterSeconds, e.Message);
-            }
-            catch (QueueFullException e)
-            {
-                return Problems.Unavailable(context, 1, e.Message);
-            }
+            return (null, Problems.Create(StatusCodes.Status400BadRequest, $"The multipart body is malformed: {e.Message}"));
         }
     }
 

@@ -14,7 +14,7 @@ public sealed class BatchingOptions
     /// <summary>Longest wait for more items while other admitted requests are still being decoded.</summary>
     [ConfigurationKeyName("BATCH_TIMEOUT_MS")]
     [Range(0, 1000)]
-    public int BatchTimeoutMs { get; set; } = 10;
+    public int BatchTimeoutMs { get; set; } = 50;
 
     /// <summary>Requests admitted but not yet running (decoding or queued); beyond it, 503 at once.</summary>
     [ConfigurationKeyName("MAX_QUEUE_DEPTH")]

@@ -7,48 +7,61 @@ using Microsoft.Extensions.Options;
 namespace EmbeddingService.Inference;
 
 /// <summary>
-/// Encoded image in, L2-normalized embedding out. A request is admitted to the vision pipeline first (so a
-/// full service refuses it before decoding), decodes and preprocesses under a bound on concurrent decodes,
-/// then waits for the batch it joins.
+/// Encoded image in, L2-normalized embedding out. A request takes its place in the vision pipeline before
+/// its upload is even read (so a full service refuses it for the price of its headers), decodes and
+/// preprocesses under a bound on concurrent decodes, then waits for the batch it joins.
 /// </summary>
 public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptions<BatchingOptions> options) : IDisposable
 {
     private readonly SemaphoreSlim _decodes = new(options.Value.EffectiveConcurrentDecodes);
 
-    /// <exception cref="ImageRejectedException">The bytes are not a usable image.</exception>
+    /// <summary>Reserves a place for one image; dispose it when the request ends.</summary>
     /// <exception cref="ModelNotReadyException">The model has not loaded (yet).</exception>
     /// <exception cref="QueueFullException">The pipeline is full.</exception>
-    public async Task<ImageEmbedding> EmbedAsync(ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken)
+    public Reservation Reserve()
     {
         var serving = state.Serving ?? throw new ModelNotReadyException(state.Status, state.Error);
-        var pipeline = serving.Vision;
-        using var ticket = pipeline.Admit();
-        var pixels = ArrayPool<float>.Shared.Rent(pipeline.ItemLength);
-        try
-        {
-            await _decodes.WaitAsync(cancellationToken);
-            var decodeStarted = Stopwatch.GetTimestamp();
-            try
-            {
-                using var image = decoder.Decode(encoded.Span, serving.Model.Preprocessor.ShortestEdge);
-                serving.ImagePreprocessor.Preprocess(image, pixels);
-            }
-            finally
-            {
-                _decodes.Release();
-            }
-
-            var decoded = Stopwatch.GetElapsedTime(decodeStarted);
-            var result = await pipeline.EmbedAsync(ticket, pixels.AsMemory(0, pipeline.ItemLength), cancellationToken);
-            return new ImageEmbedding(result.Embedding, serving.Model.Device, decoded, result);
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(pixels);
-        }
+        return new Reservation(this, serving, serving.Vision.Admit());
     }
 
     public void Dispose() => _decodes.Dispose();
+
+    /// <summary>A place in the vision pipeline, from before the upload is read until its embedding is out.</summary>
+    public sealed class Reservation(ImageEmbedder embedder, ServingModel serving, BatchingPipeline<float>.Ticket ticket) : IDisposable
+    {
+        /// <exception cref="ImageRejectedException">The bytes are not a usable image.</exception>
+        public async Task<ImageEmbedding> EmbedAsync(ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken)
+        {
+            var pipeline = serving.Vision;
+            var pixels = ArrayPool<float>.Shared.Rent(pipeline.ItemLength);
+            try
+            {
+                await embedder._decodes.WaitAsync(cancellationToken);
+                var decodeStarted = Stopwatch.GetTimestamp();
+                try
+                {
+                    using var image = embedder.Decoder.Decode(encoded.Span, serving.Model.Preprocessor.ShortestEdge);
+                    serving.ImagePreprocessor.Preprocess(image, pixels);
+                }
+                finally
+                {
+                    embedder._decodes.Release();
+                }
+
+                var decoded = Stopwatch.GetElapsedTime(decodeStarted);
+                var result = await pipeline.EmbedAsync(ticket, pixels.AsMemory(0, pipeline.ItemLength), cancellationToken);
+                return new ImageEmbedding(result.Embedding, serving.Model.Device, decoded, result);
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(pixels);
+            }
+        }
+
+        public void Dispose() => ticket.Dispose();
+    }
+
+    private ImageDecoder Decoder => decoder;
 }
 
 /// <summary>An image's embedding with where its time went.</summary>
