@@ -14,6 +14,7 @@ namespace EmbeddingService.Inference;
 public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptions<BatchingOptions> options) : IDisposable
 {
     private readonly SemaphoreSlim _decodes = new(options.Value.EffectiveConcurrentDecodes);
+    private readonly ImageDecoder _decoder = decoder;
 
     /// <summary>Reserves a place for one image; dispose it when the request ends.</summary>
     /// <exception cref="ModelNotReadyException">The model has not loaded (yet).</exception>
@@ -40,7 +41,7 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
                 var decodeStarted = Stopwatch.GetTimestamp();
                 try
                 {
-                    using var image = embedder.Decoder.Decode(encoded.Span, serving.Model.Preprocessor.ShortestEdge);
+                    using var image = embedder._decoder.Decode(encoded.Span, serving.Model.Preprocessor.ShortestEdge);
                     serving.ImagePreprocessor.Preprocess(image, pixels);
                 }
                 finally
@@ -60,8 +61,6 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
 
         public void Dispose() => ticket.Dispose();
     }
-
-    private ImageDecoder Decoder => decoder;
 }
 
 /// <summary>An image's embedding with where its time went.</summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using EmbeddingService.Model;
 using EmbeddingService.Tests.Download;
 using EmbeddingService.Tests.Support;
@@ -40,15 +39,7 @@ public sealed class DownloadModelCommandTests(TinyModelFixture tiny)
 
     private static async Task<(int ExitCode, string Output)> RunAsync(string[] arguments, params (string Key, string Value)[] environment)
     {
-        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-        var dll = Path.Combine(SharedData.RepositoryRoot, "src", "EmbeddingService", "bin", configuration, "net10.0", "EmbeddingService.dll");
-        var start = new ProcessStartInfo("dotnet", [dll, .. arguments]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var (key, value) in environment) start.Environment[key] = value;
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await output + await error);
+        var (exitCode, output, error) = await Processes.RunAsync("dotnet", [Processes.ServiceAssembly(), .. arguments], null, environment);
+        return (exitCode, output + error);
     }
 }

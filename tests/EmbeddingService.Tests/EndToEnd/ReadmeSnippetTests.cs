@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using EmbeddingService.Tests.Support;
@@ -99,20 +98,9 @@ public sealed partial class ReadmeSnippetTests(ReadmeServiceFixture fixture) : I
 
     private async Task<string> RunAsync(string program, string[] arguments, params (string Key, string Value)[] environment)
     {
-        var start = new ProcessStartInfo(program, arguments)
-        {
-            WorkingDirectory = _workDirectory.Path,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var (key, value) in environment) start.Environment[key] = value;
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        Assert.True(process.ExitCode == 0, $"{program} {string.Join(' ', arguments)} exited with {process.ExitCode}: {await error}");
-        return (await output).Trim();
+        var (exitCode, output, error) = await Processes.RunAsync(program, arguments, _workDirectory.Path, environment);
+        Assert.True(exitCode == 0, $"{program} {string.Join(' ', arguments)} exited with {exitCode}: {error}");
+        return output.Trim();
     }
 
     [GeneratedRegex("```(\\w+)\\n(.*?)```", RegexOptions.Singleline)]

@@ -35,7 +35,7 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public static async Task<ServiceProcess> StartAsync(int port, IReadOnlyDictionary<string, string> environment)
     {
-        var start = new ProcessStartInfo("dotnet", [ServiceAssembly()])
+        var start = new ProcessStartInfo("dotnet", [Processes.ServiceAssembly()])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -81,14 +81,6 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
 
         _process.Dispose();
-    }
-
-    /// <summary>The service's own build output, from the same configuration as these tests.</summary>
-    private static string ServiceAssembly()
-    {
-        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-        var path = Path.Combine(SharedData.RepositoryRoot, "src", "EmbeddingService", "bin", configuration, "net10.0", "EmbeddingService.dll");
-        return File.Exists(path) ? path : throw new FileNotFoundException("Build the solution first: " + path);
     }
 
     private void Append(string? line)
