@@ -40,7 +40,17 @@ public sealed partial class ModelStartupService(
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+#pragma warning disable CA1031 // Whatever start-up throws becomes /health's reason, not a stopped server.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            state.SetFailed($"unexpected error while loading the model: {e.Message}");
+            LogUnexpected(logger, e);
+        }
     }
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Unexpected error while loading the model")]
+    private static partial void LogUnexpected(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The model in {Directory} is SYNTHETIC: {Note}. Its embeddings are not CLIP's.")]
     private static partial void LogSynthetic(ILogger logger, string directory, string note);

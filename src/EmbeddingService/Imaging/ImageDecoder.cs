@@ -49,8 +49,9 @@ public sealed class ImageDecoder(ImagingOptions options)
         try
         {
             var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-            // Pillow reads frame 0 of an animation; areas a frame does not paint stay zero, as ours are cleared.
-            if (codec.FrameCount > 1)
+            // Pillow reads frame 0 of an animation; areas a GIF frame does not paint must not keep a pooled
+            // buffer's old bytes.
+            if (codec.EncodedFormat == SKEncodedImageFormat.Gif)
             {
                 image.Pixels.Clear();
             }
