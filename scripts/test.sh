@@ -8,4 +8,13 @@ source scripts/prerequisites.sh
 install_test_prerequisites
 
 dotnet build EmbeddingService.slnx -c Release -warnaserror --nologo -v quiet
-dotnet test EmbeddingService.slnx -c Release --no-build --nologo "$@"
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+dotnet test EmbeddingService.slnx -c Release --no-build --nologo "$@" 2>&1 | tee "$log" || status=$?
+
+# dotnet test's summary ("Passed!  - Failed: 0, Passed: 82, Skipped: 0, ...") as one plain closing line.
+count() { grep -E '^(Passed|Failed)!' "$log" | grep -oE "$1: +[0-9]+" | awk '{ sum += $2 } END { print sum + 0 }'; }
+echo "$(count Passed) passed, $(count Failed) failed, $(count Skipped) skipped"
+exit "$status"
