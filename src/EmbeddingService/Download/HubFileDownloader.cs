@@ -66,7 +66,11 @@ public sealed partial class HubFileDownloader(HttpClient http, ModelOptions opti
             }
             catch (HttpRequestException e)
             {
-                lastError = $"{e.Message}";
+                lastError = e.Message;
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                lastError = $"no data for {options.DownloadStallTimeoutSeconds} s";
             }
             catch (IOException e)
             {
@@ -138,9 +142,17 @@ public sealed partial class HubFileDownloader(HttpClient http, ModelOptions opti
             var written = existing;
             var clock = Stopwatch.StartNew();
             var lastReport = TimeSpan.Zero;
+            using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             int read;
-            while ((read = await body.ReadAsync(buffer, cancellationToken)) > 0)
+            while (true)
             {
+                stall.CancelAfter(StallTimeout);
+                read = await body.ReadAsync(buffer, stall.Token);
+                if (read == 0)
+                {
+                    break;
+                }
+
                 try
                 {
                     await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
@@ -198,7 +210,9 @@ public sealed partial class HubFileDownloader(HttpClient http, ModelOptions opti
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
             }
 
-            var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            stall.CancelAfter(StallTimeout);
+            var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall.Token);
             sha256 ??= Sha256From(response);
             if ((int)response.StatusCode is >= 300 and < 400 && response.Headers.Location is { } location)
             {
@@ -236,6 +250,8 @@ public sealed partial class HubFileDownloader(HttpClient http, ModelOptions opti
 
         return null;
     }
+
+    private TimeSpan StallTimeout => TimeSpan.FromSeconds(options.DownloadStallTimeoutSeconds);
 
     private static async Task<string> Sha256Async(string path, CancellationToken cancellationToken)
     {

@@ -41,6 +41,11 @@ public sealed class ModelOptions
     [Range(0, 60_000)]
     public int DownloadRetryDelayMs { get; set; } = 1000;
 
+    /// <summary>A connection that sends nothing for this long is dropped and the file resumed.</summary>
+    [ConfigurationKeyName("DOWNLOAD_STALL_TIMEOUT_S")]
+    [Range(1, 3600)]
+    public int DownloadStallTimeoutSeconds { get; set; } = 60;
+
     public ModelFiles Files => new(ModelDir, Variant);
 
     private static string DefaultModelDir()

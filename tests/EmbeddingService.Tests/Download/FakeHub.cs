@@ -36,6 +36,8 @@ public sealed class FakeHub : IAsyncDisposable
 
     public ConcurrentDictionary<string, bool> WrongHash { get; } = new();
 
+    public ConcurrentDictionary<string, int> StallsLeft { get; } = new();
+
     public HashSet<string> Missing { get; } = [];
 
     public static async Task<FakeHub> StartAsync(string repository, string revision, Dictionary<string, byte[]> files)
@@ -108,6 +110,17 @@ public sealed class FakeHub : IAsyncDisposable
             await context.Response.Body.WriteAsync(content.AsMemory(start, half));
             await context.Response.Body.FlushAsync();
             context.Abort();
+            return;
+        }
+
+        if (StallsLeft.TryGetValue(path, out var stalls) && stalls > 0)
+        {
+            StallsLeft[path] = stalls - 1;
+            var half = (content.Length - start) / 2;
+            await context.Response.Body.WriteAsync(content.AsMemory(start, half));
+            await context.Response.Body.FlushAsync();
+            // Silent until the client gives up on the connection.
+            await Task.Delay(Timeout.Infinite, context.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
             return;
         }
 

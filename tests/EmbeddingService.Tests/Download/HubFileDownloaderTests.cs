@@ -82,6 +82,20 @@ public sealed class HubFileDownloaderTests(TinyModelFixture tiny)
     }
 
     [Fact]
+    public async Task A_connection_that_stalls_mid_file_is_dropped_and_resumed()
+    {
+        await using var hub = await StartHub(ModelVariant.Fp32);
+        hub.StallsLeft["onnx/text_model.onnx"] = 1;
+        using var target = new TempDirectory();
+        await Downloader(hub).DownloadAsync(new ModelFiles(target.Path, ModelVariant.Fp32), CancellationToken.None);
+
+        AssertSameFiles(target.Path);
+        var blobRequests = hub.Requests.Where(r => r.Path == "blobs/onnx/text_model.onnx").ToList();
+        Assert.Equal(2, blobRequests.Count);
+        Assert.Matches("^bytes=[1-9][0-9]*-$", blobRequests[1].Range);
+    }
+
+    [Fact]
     public async Task A_wrong_hash_is_rejected_retried_and_then_fails_clearly_leaving_no_file()
     {
         await using var hub = await StartHub(ModelVariant.Fp32);
@@ -133,7 +147,7 @@ public sealed class HubFileDownloaderTests(TinyModelFixture tiny)
 
     private static HubFileDownloader Downloader(FakeHub hub, string? token = null) => new(
         HubFileDownloader.CreateClient(),
-        new ModelOptions { HubEndpoint = hub.Endpoint, Repository = Repository, Revision = "main", HubToken = token, DownloadAttempts = 3, DownloadRetryDelayMs = 1 },
+        new ModelOptions { HubEndpoint = hub.Endpoint, Repository = Repository, Revision = "main", HubToken = token, DownloadAttempts = 3, DownloadRetryDelayMs = 1, DownloadStallTimeoutSeconds = 1 },
         NullLogger<HubFileDownloader>.Instance);
 
     private void AssertSameFiles(string downloaded)
