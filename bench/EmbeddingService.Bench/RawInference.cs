@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using EmbeddingService.Inference;
 using EmbeddingService.Model;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EmbeddingService.Bench;
@@ -12,12 +13,8 @@ internal sealed class RawInference : IDisposable
 
     public RawInference(string modelDirectory, int threads)
     {
-        var settings = new InferenceOptions
-        {
-            IntraOpThreads = threads,
-            AllowSpinning = Environment.GetEnvironmentVariable("INTRA_OP_SPINNING") is "true" or "1",
-            Prepacking = Environment.GetEnvironmentVariable("ORT_PREPACKING") is not ("false" or "0"),
-        };
+        var settings = new ConfigurationBuilder().AddEnvironmentVariables().Build().Get<InferenceOptions>() ?? new InferenceOptions();
+        settings.IntraOpThreads = threads;
         _model = new ModelLoader(new OrtSessionFactory(settings, NullLogger.Instance)).Load(new ModelFiles(modelDirectory, ModelVariant.Fp32));
     }
 

@@ -18,7 +18,7 @@ public sealed class ApiOptions
     [Range(1, 1L << 31)]
     public long MaxUploadBytes { get; set; } = 20 * 1024 * 1024;
 
-    /// <summary>Seconds a client is told to wait (Retry-After) when the model is not ready or the queue is full.</summary>
+    /// <summary>Seconds a client is told to wait (Retry-After) while the model is not ready; a full queue says 1 s.</summary>
     [ConfigurationKeyName("RETRY_AFTER_SECONDS")]
     [Range(1, 3600)]
     public int RetryAfterSeconds { get; set; } = 5;

@@ -110,7 +110,6 @@ public sealed partial class HubFileDownloader(HttpClient http, ModelOptions opti
                 case HttpStatusCode.PartialContent when response.Content.Headers.ContentRange?.From == existing:
                     break;
                 case HttpStatusCode.PartialContent:
-                    existing = 0;
                     File.Delete(partial);
                     throw new RetryableDownloadException($"{url} resumed at the wrong offset");
                 default:

@@ -19,7 +19,7 @@ public sealed class ImageDecoder(ImagingOptions options)
             throw new ImageRejectedException(RejectionReason.Empty, "The uploaded file is empty.");
         }
 
-        if (TiffDecoder.IsTiff(data))
+        if (ImageFormatSniffer.Name(data) == ImageFormatSniffer.Tiff)
         {
             return TiffDecoder.Decode(data, options.MaxImagePixels);
         }

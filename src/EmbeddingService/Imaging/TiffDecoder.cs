@@ -8,9 +8,6 @@ internal static class TiffDecoder
 {
     static TiffDecoder() => Tiff.SetErrorHandler(new SilentErrors());
 
-    public static bool IsTiff(ReadOnlySpan<byte> data) =>
-        data.Length >= 4 && ((data[0] == 'I' && data[1] == 'I' && data[2] == 42 && data[3] == 0) || (data[0] == 'M' && data[1] == 'M' && data[2] == 0 && data[3] == 42));
-
     public static RgbaImage Decode(ReadOnlySpan<byte> data, long maxPixels)
     {
         using var stream = new MemoryStream(data.ToArray(), writable: false);

@@ -11,7 +11,10 @@ public sealed class BatchingOptions
     [Range(1, 256)]
     public int MaxBatchSize { get; set; } = 8;
 
-    /// <summary>Longest wait for more items while other admitted requests are still being decoded.</summary>
+    /// <summary>
+    /// Longest wait for more items, while admitted requests are still being decoded or fewer have come than
+    /// the last run suggests are on their way.
+    /// </summary>
     [ConfigurationKeyName("BATCH_TIMEOUT_MS")]
     [Range(0, 1000)]
     public int BatchTimeoutMs { get; set; } = 50;

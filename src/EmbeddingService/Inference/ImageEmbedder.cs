@@ -14,7 +14,6 @@ namespace EmbeddingService.Inference;
 public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptions<BatchingOptions> options) : IDisposable
 {
     private readonly SemaphoreSlim _decodes = new(options.Value.EffectiveConcurrentDecodes);
-    private readonly ImageDecoder _decoder = decoder;
 
     /// <summary>Reserves a place for one image; dispose it when the request ends.</summary>
     /// <exception cref="ModelNotReadyException">The model has not loaded (yet).</exception>
@@ -27,6 +26,23 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
 
     public void Dispose() => _decodes.Dispose();
 
+    /// <summary>Decodes and preprocesses into <paramref name="pixels"/> under the bound on concurrent decodes; returns the time it took.</summary>
+    private async Task<TimeSpan> PreprocessAsync(ServingModel serving, ReadOnlyMemory<byte> encoded, float[] pixels, CancellationToken cancellationToken)
+    {
+        await _decodes.WaitAsync(cancellationToken);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            using var image = decoder.Decode(encoded.Span, serving.Model.Preprocessor.ShortestEdge);
+            serving.ImagePreprocessor.Preprocess(image, pixels);
+            return Stopwatch.GetElapsedTime(started);
+        }
+        finally
+        {
+            _decodes.Release();
+        }
+    }
+
     /// <summary>A place in the vision pipeline, from before the upload is read until its embedding is out.</summary>
     public sealed class Reservation(ImageEmbedder embedder, ServingModel serving, BatchingPipeline<float>.Ticket ticket) : IDisposable
     {
@@ -37,19 +53,7 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
             var pixels = ArrayPool<float>.Shared.Rent(pipeline.ItemLength);
             try
             {
-                await embedder._decodes.WaitAsync(cancellationToken);
-                var decodeStarted = Stopwatch.GetTimestamp();
-                try
-                {
-                    using var image = embedder._decoder.Decode(encoded.Span, serving.Model.Preprocessor.ShortestEdge);
-                    serving.ImagePreprocessor.Preprocess(image, pixels);
-                }
-                finally
-                {
-                    embedder._decodes.Release();
-                }
-
-                var decoded = Stopwatch.GetElapsedTime(decodeStarted);
+                var decoded = await embedder.PreprocessAsync(serving, encoded, pixels, cancellationToken);
                 var result = await pipeline.EmbedAsync(ticket, pixels.AsMemory(0, pipeline.ItemLength), cancellationToken);
                 return new ImageEmbedding(result.Embedding, serving.Model.Device, decoded, result);
             }
