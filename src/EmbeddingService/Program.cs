@@ -1,5 +1,6 @@
 using EmbeddingService.Api;
 using EmbeddingService.Hosting;
+using EmbeddingService.Uploads;
 
 if (args is [DownloadModelCommand.Name, .. var downloadArgs])
 {
@@ -9,6 +10,7 @@ if (args is [DownloadModelCommand.Name, .. var downloadArgs])
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceLogging();
 builder.AddApi();
+builder.AddUploads();
 builder.Services.AddModel(builder.Configuration);
 builder.Services.AddImageEmbedding(builder.Configuration);
 

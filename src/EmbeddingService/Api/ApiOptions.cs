@@ -13,11 +13,6 @@ public sealed class ApiOptions
     [Range(1, 65535)]
     public int Port { get; set; } = 8000;
 
-    /// <summary>Largest accepted upload; larger bodies get 413 before they are read to the end.</summary>
-    [ConfigurationKeyName("MAX_UPLOAD_BYTES")]
-    [Range(1, 1L << 31)]
-    public long MaxUploadBytes { get; set; } = 20 * 1024 * 1024;
-
     /// <summary>Seconds a client is told to wait (Retry-After) while the model is not ready; a full queue says 1 s.</summary>
     [ConfigurationKeyName("RETRY_AFTER_SECONDS")]
     [Range(1, 3600)]

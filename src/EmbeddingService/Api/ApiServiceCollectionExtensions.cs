@@ -8,7 +8,7 @@ namespace EmbeddingService.Api;
 
 public static class ApiServiceCollectionExtensions
 {
-    /// <summary>Kestrel on HOST:PORT with the upload limit, problem JSON, and the OpenAPI document.</summary>
+    /// <summary>Kestrel on HOST:PORT, problem JSON, and the OpenAPI document.</summary>
     public static WebApplicationBuilder AddApi(this WebApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -16,8 +16,6 @@ public static class ApiServiceCollectionExtensions
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
             var options = kestrel.ApplicationServices.GetRequiredService<IOptions<ApiOptions>>().Value;
-            // Multipart framing adds a little to the file itself; the file's own limit is checked while reading.
-            kestrel.Limits.MaxRequestBodySize = options.MaxUploadBytes + (64 * 1024);
             kestrel.AddServerHeader = false;
             if (IPAddress.TryParse(options.Host, out var address))
             {

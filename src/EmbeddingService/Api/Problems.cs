@@ -1,3 +1,6 @@
+using EmbeddingService.Imaging;
+using EmbeddingService.Inference;
+using EmbeddingService.Uploads;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace EmbeddingService.Api;
@@ -21,4 +24,35 @@ internal static class Problems
         {
             ["errors"] = new[] { new Dictionary<string, object?> { ["type"] = "missing", ["loc"] = new[] { "body", field }, ["msg"] = "Field required" } },
         });
+
+    /// <summary>Runs a check that refuses from the headers alone (model not ready, pipeline full); null when it passes.</summary>
+    public static ProblemHttpResult? Refusal(HttpContext context, Action check, ApiOptions options)
+    {
+        try
+        {
+            check();
+            return null;
+        }
+        catch (Exception e) when (Embedding(context, e, options) is { } problem)
+        {
+            return problem;
+        }
+    }
+
+    /// <summary>The answer to an exception from embedding: the client's image, or the service being busy; null for real faults.</summary>
+    public static ProblemHttpResult? Embedding(HttpContext context, Exception exception, ApiOptions options) => exception switch
+    {
+        ImageRejectedException e => Create(e.Reason == RejectionReason.TooManyPixels ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, e.Message),
+        ModelNotReadyException e => Unavailable(context, options.RetryAfterSeconds, e.Message),
+        QueueFullException e => Unavailable(context, 1, e.Message),
+        _ => null,
+    };
+
+    /// <summary>The answer to a body that could not be received.</summary>
+    public static ProblemHttpResult Upload(HttpContext context, UploadFailure failure, string fileField) => failure.Kind switch
+    {
+        UploadFailureKind.NotMultipart => MissingField(fileField, $"Send the image as multipart/form-data with a field named '{fileField}'."),
+        UploadFailureKind.Busy => Unavailable(context, 1, failure.Detail),
+        _ => Create(failure.Status, failure.Detail),
+    };
 }

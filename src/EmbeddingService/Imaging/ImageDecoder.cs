@@ -8,43 +8,57 @@ namespace EmbeddingService.Imaging;
 /// </summary>
 public sealed class ImageDecoder(ImagingOptions options)
 {
+    /// <summary>
+    /// Reads only the header: the image's format and size, and the memory its decode will hold at its peak (the
+    /// decoded pixels, twice when EXIF orientation needs an upright copy), so the caller can budget it first.
+    /// </summary>
+    /// <exception cref="ImageRejectedException">Not a supported image, unreadable header, or too many pixels.</exception>
+    public unsafe DecodePlan Probe(ReadOnlyMemory<byte> data, int minimumShortSide = 0)
+    {
+        var format = Sniff(data.Span);
+        if (format == ImageFormatSniffer.Tiff)
+        {
+            var (width, height) = TiffDecoder.ReadSize(data);
+            CheckPixelCount(width, height, options.MaxImagePixels);
+            return new DecodePlan(format, width, height, TiffDecoder.WorkingBytes(width, height));
+        }
+
+        using var pin = data.Pin();
+        using var encoded = SKData.Create((IntPtr)pin.Pointer, data.Length, static (_, _) => { });
+        using var codec = SKCodec.Create(encoded) ?? throw Unreadable(data.Span);
+        CheckPixelCount(codec.Info.Width, codec.Info.Height, options.MaxImagePixels);
+        var size = DecodedSize(codec, minimumShortSide);
+        var copies = codec.EncodedOrigin == SKEncodedOrigin.TopLeft ? 1 : 2;
+        return new DecodePlan(format ?? Describe(codec.EncodedFormat), size.Width, size.Height, copies * 4L * size.Width * size.Height);
+    }
+
     /// <param name="data">The encoded image; only read while this call runs.</param>
     /// <param name="minimumShortSide">
     /// With fast decoding on, the least short side a JPEG may be decoded to (DCT scaling); 0 for full size.
     /// </param>
-    public unsafe RgbaImage Decode(ReadOnlySpan<byte> data, int minimumShortSide = 0)
+    public unsafe RgbaImage Decode(ReadOnlyMemory<byte> data, int minimumShortSide = 0)
     {
-        if (data.IsEmpty)
-        {
-            throw new ImageRejectedException(RejectionReason.Empty, "The uploaded file is empty.");
-        }
-
-        if (ImageFormatSniffer.Name(data) == ImageFormatSniffer.Tiff)
+        if (Sniff(data.Span) == ImageFormatSniffer.Tiff)
         {
             return TiffDecoder.Decode(data, options.MaxImagePixels);
         }
 
-        fixed (byte* pointer = data)
-        {
-            // Wraps the caller's bytes without a copy; they stay pinned for the whole decode.
-            using var encoded = SKData.Create((IntPtr)pointer, data.Length, static (_, _) => { });
-            using var codec = SKCodec.Create(encoded) ?? throw Unreadable(data);
-            return DecodeWith(codec, minimumShortSide);
-        }
+        // Wraps the caller's bytes without a copy; they stay pinned for the whole decode.
+        using var pin = data.Pin();
+        using var encoded = SKData.Create((IntPtr)pin.Pointer, data.Length, static (_, _) => { });
+        using var codec = SKCodec.Create(encoded) ?? throw Unreadable(data.Span);
+        return DecodeWith(codec, minimumShortSide);
     }
+
+    private static string? Sniff(ReadOnlySpan<byte> data) => data.IsEmpty
+        ? throw new ImageRejectedException(RejectionReason.Empty, "The uploaded file is empty.")
+        : ImageFormatSniffer.Name(data);
 
     private unsafe RgbaImage DecodeWith(SKCodec codec, int minimumShortSide)
     {
-        var width = codec.Info.Width;
-        var height = codec.Info.Height;
-        CheckPixelCount(width, height, options.MaxImagePixels);
+        CheckPixelCount(codec.Info.Width, codec.Info.Height, options.MaxImagePixels);
 
-        var size = new SKSizeI(width, height);
-        if (options.FastDecodeFactor > 0 && minimumShortSide > 0 && codec.EncodedFormat == SKEncodedImageFormat.Jpeg)
-        {
-            size = SmallestJpegScale(codec, (int)Math.Ceiling(minimumShortSide * options.FastDecodeFactor));
-        }
-
+        var size = DecodedSize(codec, minimumShortSide);
         var image = new RgbaImage(size.Width, size.Height);
         try
         {
@@ -77,6 +91,11 @@ public sealed class ImageDecoder(ImagingOptions options)
             throw;
         }
     }
+
+    private SKSizeI DecodedSize(SKCodec codec, int minimumShortSide) =>
+        options.FastDecodeFactor > 0 && minimumShortSide > 0 && codec.EncodedFormat == SKEncodedImageFormat.Jpeg
+            ? SmallestJpegScale(codec, (int)Math.Ceiling(minimumShortSide * options.FastDecodeFactor))
+            : new SKSizeI(codec.Info.Width, codec.Info.Height);
 
     private static ImageRejectedException Unreadable(ReadOnlySpan<byte> data) => ImageFormatSniffer.Name(data) switch
     {
@@ -116,3 +135,6 @@ public sealed class ImageDecoder(ImagingOptions options)
 
     private static string Describe(SKEncodedImageFormat format) => format.ToString().ToUpperInvariant();
 }
+
+/// <summary>What decoding an image will take: its format, decoded size, and the bytes held at the peak.</summary>
+public sealed record DecodePlan(string Format, int Width, int Height, long WorkingBytes);

@@ -18,4 +18,20 @@ public sealed class ImagingOptions
     [ConfigurationKeyName("FAST_DECODE_FACTOR")]
     [Range(0.0, 64.0)]
     public double FastDecodeFactor { get; set; } = 4;
+
+    /// <summary>
+    /// Decoded pixels all requests together may hold (RGBA, counted twice while EXIF orientation makes an upright
+    /// copy); a request that does not fit waits. Bounds memory whatever images arrive: a 49-megapixel deflate bomb
+    /// decodes to 196 MB.
+    /// </summary>
+    [ConfigurationKeyName("MAX_DECODE_MEGAPIXELS")]
+    [Range(1, 100_000)]
+    public int MaxDecodeMegapixels { get; set; } = 64;
+
+    /// <summary>Longest a request waits for <see cref="MaxDecodeMegapixels"/> to have room; then 503 + Retry-After.</summary>
+    [ConfigurationKeyName("DECODE_WAIT_TIMEOUT_S")]
+    [Range(1, 3600)]
+    public int DecodeWaitTimeoutSeconds { get; set; } = 30;
+
+    public long MaxDecodeBytes => MaxDecodeMegapixels * 4_000_000L;
 }

@@ -1,4 +1,4 @@
-using System.Buffers;
+using System.Runtime.InteropServices;
 using BitMiracle.LibTiff.Classic;
 
 namespace EmbeddingService.Imaging;
@@ -8,31 +8,54 @@ internal static class TiffDecoder
 {
     static TiffDecoder() => Tiff.SetErrorHandler(new SilentErrors());
 
-    public static RgbaImage Decode(ReadOnlySpan<byte> data, long maxPixels)
-    {
-        using var stream = new MemoryStream(data.ToArray(), writable: false);
-        using var tiff = Tiff.ClientOpen("upload.tiff", "r", stream, new TiffStream())
-            ?? throw new ImageRejectedException(RejectionReason.Corrupt, "The TIFF header is not readable.");
-        var width = tiff.GetField(TiffTag.IMAGEWIDTH)?[0].ToInt() ?? 0;
-        var height = tiff.GetField(TiffTag.IMAGELENGTH)?[0].ToInt() ?? 0;
-        ImageDecoder.CheckPixelCount(width, height, maxPixels);
+    /// <summary>Bytes a decode holds at its peak: libtiff's raster and the image it is copied into.</summary>
+    public static long WorkingBytes(int width, int height) => 2L * width * height * 4;
 
-        var raster = ArrayPool<int>.Shared.Rent(width * height);
+    public static (int Width, int Height) ReadSize(ReadOnlyMemory<byte> data) => Guard(data, tiff => Size(tiff));
+
+    public static RgbaImage Decode(ReadOnlyMemory<byte> data, long maxPixels) => Guard(data, tiff =>
+    {
+        var (width, height) = Size(tiff);
+        ImageDecoder.CheckPixelCount(width, height, maxPixels);
+        // A plain array: a pooled one of up to 200 MB would be kept for the life of the process.
+        var raster = GC.AllocateUninitializedArray<int>(width * height);
+        if (!tiff.ReadRGBAImageOriented(width, height, raster, Orientation.TOPLEFT, stopOnError: true))
+        {
+            throw new ImageRejectedException(RejectionReason.Corrupt, "The TIFF image could not be decoded.");
+        }
+
+        // libtiff packs each pixel as A<<24 | B<<16 | G<<8 | R: in little-endian memory that is R, G, B, A.
+        var image = new RgbaImage(width, height);
+        MemoryMarshal.AsBytes(raster.AsSpan()).CopyTo(image.Pixels);
+        return image;
+    });
+
+    private static (int Width, int Height) Size(Tiff tiff) =>
+        (tiff.GetField(TiffTag.IMAGEWIDTH)?[0].ToInt() ?? 0, tiff.GetField(TiffTag.IMAGELENGTH)?[0].ToInt() ?? 0);
+
+    /// <summary>
+    /// LibTiff.NET is managed code reading untrusted offsets and counts: on a crafted file it throws what any
+    /// such code throws. Those are the file's fault, so they become a 400 naming the format.
+    /// </summary>
+    private static T Guard<T>(ReadOnlyMemory<byte> data, Func<Tiff, T> read)
+    {
+        var stream = MemoryMarshal.TryGetArray(data, out var segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(data.ToArray(), writable: false);
         try
         {
-            if (!tiff.ReadRGBAImageOriented(width, height, raster, Orientation.TOPLEFT, stopOnError: true))
-            {
-                throw new ImageRejectedException(RejectionReason.Corrupt, "The TIFF image could not be decoded.");
-            }
-
-            // libtiff packs each pixel as A<<24 | B<<16 | G<<8 | R: in little-endian memory that is R, G, B, A.
-            var image = new RgbaImage(width, height);
-            System.Runtime.InteropServices.MemoryMarshal.AsBytes(raster.AsSpan(0, width * height)).CopyTo(image.Pixels);
-            return image;
+            using var tiff = Tiff.ClientOpen("upload.tiff", "r", stream, new TiffStream())
+                ?? throw new ImageRejectedException(RejectionReason.Corrupt, "The TIFF header is not readable.");
+            return read(tiff);
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or IndexOutOfRangeException or InvalidOperationException
+            or NullReferenceException or OverflowException or InvalidCastException or EndOfStreamException or NotSupportedException)
+        {
+            throw new ImageRejectedException(RejectionReason.Corrupt, $"The TIFF image is corrupt: {e.Message}");
         }
         finally
         {
-            ArrayPool<int>.Shared.Return(raster);
+            stream.Dispose();
         }
     }
 

@@ -57,6 +57,9 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
     /// <summary>Requests admitted and not yet running.</summary>
     public int Pending => Volatile.Read(ref _admitted);
 
+    /// <summary>Whether <see cref="Admit"/> would refuse now.</summary>
+    public bool IsFull => Volatile.Read(ref _admitted) >= _options.MaxQueueDepth;
+
     /// <summary>Reserves a place; dispose the ticket if the request ends before <see cref="EmbedAsync"/>.</summary>
     /// <exception cref="QueueFullException">MAX_QUEUE_DEPTH requests are already waiting.</exception>
     public Ticket Admit()

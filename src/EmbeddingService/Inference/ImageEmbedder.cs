@@ -2,38 +2,67 @@ using System.Buffers;
 using System.Diagnostics;
 using EmbeddingService.Hosting;
 using EmbeddingService.Imaging;
+using EmbeddingService.Limits;
 using Microsoft.Extensions.Options;
 
 namespace EmbeddingService.Inference;
 
 /// <summary>
-/// Encoded image in, L2-normalized embedding out. A request takes its place in the vision pipeline before
-/// its upload is even read (so a full service refuses it for the price of its headers), decodes and
-/// preprocesses under a bound on concurrent decodes, then waits for the batch it joins.
+/// Encoded image in, L2-normalized embedding out. A request is refused from its headers when the service is
+/// full, takes its place in the vision pipeline only once its upload is in (a slow upload holds no place),
+/// decodes within a budget of pixels in flight and a bound on concurrent decodes, then waits for its batch.
 /// </summary>
-public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptions<BatchingOptions> options) : IDisposable
+public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptions<BatchingOptions> batching, IOptions<ImagingOptions> imaging) : IDisposable
 {
-    private readonly SemaphoreSlim _decodes = new(options.Value.EffectiveConcurrentDecodes);
+    private readonly SemaphoreSlim _decodes = new(batching.Value.EffectiveConcurrentDecodes);
+    private readonly ResourceBudget _pixels = new(imaging.Value.MaxDecodeBytes);
 
-    /// <summary>Reserves a place for one image; dispose it when the request ends.</summary>
+    /// <summary>Refuses what would be refused anyway, before the upload is read: the price of a refusal stays that of the headers.</summary>
     /// <exception cref="ModelNotReadyException">The model has not loaded (yet).</exception>
     /// <exception cref="QueueFullException">The pipeline is full.</exception>
-    public Reservation Reserve()
+    public void EnsureAccepting()
     {
         var serving = state.Serving ?? throw new ModelNotReadyException(state.Status, state.Error);
-        return new Reservation(this, serving, serving.Vision.Admit());
+        if (serving.Vision.IsFull)
+        {
+            throw new QueueFullException();
+        }
+    }
+
+    /// <exception cref="ImageRejectedException">The bytes are not a usable image.</exception>
+    /// <exception cref="ModelNotReadyException">The model has not loaded (yet).</exception>
+    /// <exception cref="QueueFullException">The pipeline is full, or decoding memory stayed taken too long.</exception>
+    public async Task<ImageEmbedding> EmbedAsync(ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken)
+    {
+        var serving = state.Serving ?? throw new ModelNotReadyException(state.Status, state.Error);
+        var pipeline = serving.Vision;
+        using var ticket = pipeline.Admit();
+        var pixels = ArrayPool<float>.Shared.Rent(pipeline.ItemLength);
+        try
+        {
+            var decoded = await PreprocessAsync(serving, encoded, pixels, cancellationToken);
+            var result = await pipeline.EmbedAsync(ticket, pixels.AsMemory(0, pipeline.ItemLength), cancellationToken);
+            return new ImageEmbedding(result.Embedding, serving.Model.Device, decoded, result);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(pixels);
+        }
     }
 
     public void Dispose() => _decodes.Dispose();
 
-    /// <summary>Decodes and preprocesses into <paramref name="pixels"/> under the bound on concurrent decodes; returns the time it took.</summary>
+    /// <summary>Decodes and preprocesses into <paramref name="pixels"/> within the decode bounds; returns the time it took.</summary>
     private async Task<TimeSpan> PreprocessAsync(ServingModel serving, ReadOnlyMemory<byte> encoded, float[] pixels, CancellationToken cancellationToken)
     {
+        var shortestEdge = serving.Model.Preprocessor.ShortestEdge;
+        var plan = decoder.Probe(encoded, shortestEdge);
+        using var memory = await ReservePixelsAsync(plan, cancellationToken);
         await _decodes.WaitAsync(cancellationToken);
         var started = Stopwatch.GetTimestamp();
         try
         {
-            using var image = decoder.Decode(encoded.Span, serving.Model.Preprocessor.ShortestEdge);
+            using var image = decoder.Decode(encoded, shortestEdge);
             serving.ImagePreprocessor.Preprocess(image, pixels);
             return Stopwatch.GetElapsedTime(started);
         }
@@ -43,27 +72,19 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
         }
     }
 
-    /// <summary>A place in the vision pipeline, from before the upload is read until its embedding is out.</summary>
-    public sealed class Reservation(ImageEmbedder embedder, ServingModel serving, BatchingPipeline<float>.Ticket ticket) : IDisposable
+    private async Task<ResourceBudget.Lease> ReservePixelsAsync(DecodePlan plan, CancellationToken cancellationToken)
     {
-        /// <exception cref="ImageRejectedException">The bytes are not a usable image.</exception>
-        public async Task<ImageEmbedding> EmbedAsync(ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken)
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(imaging.Value.DecodeWaitTimeoutSeconds));
+        try
         {
-            var pipeline = serving.Vision;
-            var pixels = ArrayPool<float>.Shared.Rent(pipeline.ItemLength);
-            try
-            {
-                var decoded = await embedder.PreprocessAsync(serving, encoded, pixels, cancellationToken);
-                var result = await pipeline.EmbedAsync(ticket, pixels.AsMemory(0, pipeline.ItemLength), cancellationToken);
-                return new ImageEmbedding(result.Embedding, serving.Model.Device, decoded, result);
-            }
-            finally
-            {
-                ArrayPool<float>.Shared.Return(pixels);
-            }
+            return await _pixels.AcquireAsync(plan.WorkingBytes, timeout.Token);
         }
-
-        public void Dispose() => ticket.Dispose();
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new QueueFullException(
+                $"The service is decoding {imaging.Value.MaxDecodeMegapixels} megapixels of other images (MAX_DECODE_MEGAPIXELS); retry shortly.");
+        }
     }
 }
 

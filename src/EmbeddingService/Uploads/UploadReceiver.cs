@@ -1,0 +1,221 @@
+using System.Text;
+using EmbeddingService.Limits;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+
+namespace EmbeddingService.Uploads;
+
+/// <summary>
+/// Receives multipart bodies with every bound an internet-facing service needs: how many at once, how much
+/// memory they hold together, how long they may take, how large files and fields and the number of parts may
+/// be. Whatever the client's bytes are, the outcome is a form or an <see cref="UploadFailure"/> with a 4xx
+/// (or a 503 when the service is busy), never an exception.
+/// </summary>
+public sealed class UploadReceiver : IDisposable
+{
+    /// <summary>Text fields are small JSON objects or numbers.</summary>
+    public const int MaxTextFieldBytes = 64 * 1024;
+
+    /// <summary>Parts a body may have, counting skipped ones: a form with thousands is an attack, not a client.</summary>
+    public const int MaxParts = 256;
+
+    private readonly UploadOptions _options;
+    private readonly SemaphoreSlim _slots;
+    private readonly ResourceBudget _memory;
+
+    public UploadReceiver(IOptions<UploadOptions> options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _slots = new SemaphoreSlim(_options.MaxConcurrentUploads);
+        _memory = new ResourceBudget(_options.MaxUploadMemoryBytes);
+    }
+
+    public long MaxUploadBytes => _options.MaxUploadBytes;
+
+    /// <summary>Bodies being received now.</summary>
+    public int InFlight => _options.MaxConcurrentUploads - _slots.CurrentCount;
+
+    public async Task<(ReceivedForm? Form, UploadFailure? Failure)> ReceiveAsync(HttpRequest request, FormSpec spec, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(spec);
+        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var contentType)
+            || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
+            || HeaderUtilities.RemoveQuotes(contentType.Boundary).Value is not { Length: > 0 and <= 70 } boundary)
+        {
+            return (null, new UploadFailure(UploadFailureKind.NotMultipart, StatusCodes.Status422UnprocessableEntity,
+                "Send the request as multipart/form-data with a boundary of 1 to 70 characters."));
+        }
+
+        if (!_slots.Wait(0, CancellationToken.None))
+        {
+            return (null, new UploadFailure(UploadFailureKind.Busy, StatusCodes.Status503ServiceUnavailable,
+                $"The service is receiving {_options.MaxConcurrentUploads} uploads already (MAX_CONCURRENT_UPLOADS); retry shortly."));
+        }
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(TimeSpan.FromSeconds(_options.UploadTimeoutSeconds));
+        var form = new ReceivedForm(await _memory.AcquireAsync(0, CancellationToken.None));
+        try
+        {
+            var failure = await ReadPartsAsync(request, boundary, spec, form, deadline.Token);
+            if (failure is null)
+            {
+                return (form, null);
+            }
+
+            form.Dispose();
+            return (null, failure);
+        }
+        catch (Exception e) when (Failure(e, deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested) is { } failure)
+        {
+            form.Dispose();
+            return (null, failure);
+        }
+        catch
+        {
+            form.Dispose();
+            throw;
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    public void Dispose() => _slots.Dispose();
+
+    private async Task<UploadFailure?> ReadPartsAsync(HttpRequest request, string boundary, FormSpec spec, ReceivedForm form, CancellationToken cancellationToken)
+    {
+        var reader = new MultipartReader(boundary, request.Body);
+        var parts = 0;
+        while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
+        {
+            if (++parts > MaxParts)
+            {
+                return new UploadFailure(UploadFailureKind.Malformed, StatusCodes.Status400BadRequest, $"The multipart body has more than {MaxParts} parts.");
+            }
+
+            if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)
+                || !disposition.DispositionType.Equals("form-data", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            var name = HeaderUtilities.RemoveQuotes(disposition.Name).Value;
+            if (string.Equals(name, spec.FileField, StringComparison.Ordinal))
+            {
+                if (form.Files.Count == spec.MaxFiles)
+                {
+                    return new UploadFailure(UploadFailureKind.TooManyFiles, StatusCodes.Status422UnprocessableEntity,
+                        $"At most {spec.MaxFiles} '{spec.FileField}' parts are accepted in one request.");
+                }
+
+                var (buffer, length) = await ReadSectionAsync(section.Body, _options.MaxUploadBytes, form.Memory, cancellationToken);
+                if (buffer is null)
+                {
+                    return new UploadFailure(UploadFailureKind.TooLarge, StatusCodes.Status413PayloadTooLarge,
+                        $"The file is larger than the limit of {_options.MaxUploadBytes:N0} bytes (MAX_UPLOAD_BYTES).");
+                }
+
+                var fileName = HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value;
+                form.Add(new UploadedFile(fileName, buffer, length));
+                if (spec.StopAtFirstFile)
+                {
+                    return null;
+                }
+            }
+            else if (name is not null && spec.TextFields.Contains(name, StringComparer.Ordinal))
+            {
+                var (buffer, length) = await ReadSectionAsync(section.Body, MaxTextFieldBytes, form.Memory, cancellationToken);
+                if (buffer is null)
+                {
+                    return new UploadFailure(UploadFailureKind.TooLarge, StatusCodes.Status413PayloadTooLarge,
+                        $"The form field '{name}' is longer than {MaxTextFieldBytes:N0} bytes.");
+                }
+
+                using var field = new UploadedFile(null, buffer, length);
+                try
+                {
+                    form.Add(name, StrictUtf8.GetString(field.Content.Span));
+                }
+                catch (DecoderFallbackException)
+                {
+                    return new UploadFailure(UploadFailureKind.Malformed, StatusCodes.Status400BadRequest, $"The form field '{name}' is not valid UTF-8.");
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>Reads one part into a buffer that doubles as it fills, each growth paid for from the memory budget first.</summary>
+    /// <returns>The buffer and its length, or no buffer when the part is longer than <paramref name="maxBytes"/>.</returns>
+    private static async Task<(byte[]? Buffer, int Length)> ReadSectionAsync(Stream body, long maxBytes, ResourceBudget.Lease memory, CancellationToken cancellationToken)
+    {
+        var pool = BoundedBufferPool.Small;
+        // Room for one byte past the limit: reading it proves the part too large without reading the rest.
+        var capacityLimit = (int)Math.Min(maxBytes + 1, Array.MaxLength);
+        var size = Math.Min(64 * 1024, capacityLimit);
+        await memory.GrowAsync(size, cancellationToken);
+        var buffer = pool.Rent(size);
+        var length = 0;
+        try
+        {
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    var larger = (int)Math.Min(capacityLimit, (long)buffer.Length * 2);
+                    await memory.GrowAsync(larger, cancellationToken);
+                    var grown = pool.Rent(larger);
+                    buffer.AsSpan(0, length).CopyTo(grown);
+                    pool.Return(buffer);
+                    memory.Shrink(buffer.Length);
+                    buffer = grown;
+                }
+
+                var read = await body.ReadAsync(buffer.AsMemory(length), cancellationToken);
+                if (read == 0)
+                {
+                    return (buffer, length);
+                }
+
+                length += read;
+                if (length > maxBytes)
+                {
+                    pool.Return(buffer);
+                    return (null, 0);
+                }
+            }
+        }
+        catch
+        {
+            pool.Return(buffer);
+            throw;
+        }
+    }
+
+    /// <summary>The client's side of every way reading a body can fail; null for the server's own faults.</summary>
+    private UploadFailure? Failure(Exception exception, bool deadlinePassed) => exception switch
+    {
+        OperationCanceledException when deadlinePassed => new(UploadFailureKind.TimedOut, StatusCodes.Status408RequestTimeout,
+            $"The upload did not arrive within {_options.UploadTimeoutSeconds} s (UPLOAD_TIMEOUT_S)."),
+        BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => new(UploadFailureKind.TooLarge, StatusCodes.Status413PayloadTooLarge,
+            "The request body is larger than this route accepts."),
+        BadHttpRequestException { StatusCode: StatusCodes.Status408RequestTimeout } => new(UploadFailureKind.TimedOut, StatusCodes.Status408RequestTimeout,
+            $"The upload arrived more slowly than {_options.UploadMinBytesPerSecond:N0} bytes/s (UPLOAD_MIN_BYTES_PER_S)."),
+        BadHttpRequestException e => new(UploadFailureKind.Malformed, e.StatusCode, $"The request body could not be read: {e.Message}"),
+        // MultipartReader: a body that ends before its closing boundary ("Unexpected end of Stream").
+        IOException => new(UploadFailureKind.Malformed, StatusCodes.Status400BadRequest,
+            "The multipart body ended before its closing boundary (truncated upload or wrong boundary)."),
+        // MultipartReader: header lines or header blocks over its limits, malformed part headers.
+        InvalidDataException e => new(UploadFailureKind.Malformed, StatusCodes.Status400BadRequest, $"The multipart body is malformed: {e.Message}"),
+        _ => null,
+    };
+}
