@@ -52,12 +52,12 @@ public sealed class ClipImagePreprocessor
         var (outW, outH) = ResizedSize(image.Width, image.Height, _settings.ShortestEdge);
         var top = (int)Math.Round((outH - cropH) / 2.0, MidpointRounding.ToEven);
         var left = (int)Math.Round((outW - cropW) / 2.0, MidpointRounding.ToEven);
-        var horizontal = outW != image.Width ? PillowBicubic.Create(image.Width, outW) : null;
-        var vertical = outH != image.Height ? PillowBicubic.Create(image.Height, outH) : null;
+        var horizontal = outW != image.Width ? PillowBicubic.Create(image.Width, outW, left, cropW) : null;
+        var vertical = outH != image.Height ? PillowBicubic.Create(image.Height, outH, top, cropH) : null;
 
         // Input rows the cropped output rows read, as Pillow's ybox_first / ybox_last.
-        var firstRow = vertical is null ? top : vertical.Bounds[top * 2];
-        var lastOut = top + cropH - 1;
+        var firstRow = vertical is null ? top : vertical.Bounds[0];
+        var lastOut = cropH - 1;
         var endRow = vertical is null ? top + cropH : vertical.Bounds[lastOut * 2] + vertical.Bounds[(lastOut * 2) + 1];
         var rowBytes = cropW * 4;
         var rows = endRow - firstRow;
@@ -76,7 +76,7 @@ public sealed class ClipImagePreprocessor
                 }
                 else
                 {
-                    ResampleRow(source, target, horizontal, left, cropW);
+                    ResampleRow(source, target, horizontal, cropW);
                 }
             }
 
@@ -90,7 +90,7 @@ public sealed class ClipImagePreprocessor
                 }
                 else
                 {
-                    ResampleColumnRow(temp, rowBytes, vertical, top + y, firstRow, accumulator.AsSpan(0, rowBytes));
+                    ResampleColumnRow(temp, rowBytes, vertical, y, firstRow, accumulator.AsSpan(0, rowBytes));
                     Narrow(accumulator.AsSpan(0, rowBytes), outputRow.AsSpan(0, rowBytes));
                     row = outputRow.AsSpan(0, rowBytes);
                 }
@@ -106,18 +106,17 @@ public sealed class ClipImagePreprocessor
         }
     }
 
-    /// <summary>Horizontal pass for output columns [left, left + count): all four channels of a pixel in one vector.</summary>
-    private static void ResampleRow(ReadOnlySpan<byte> source, Span<byte> target, PillowBicubic filter, int left, int count)
+    /// <summary>Horizontal pass for the crop's columns (the filter's window): all four channels of a pixel in one vector.</summary>
+    private static void ResampleRow(ReadOnlySpan<byte> source, Span<byte> target, PillowBicubic filter, int count)
     {
         var kernel = filter.KernelSize;
         ref var sourceStart = ref MemoryMarshal.GetReference(source);
         var target32 = MemoryMarshal.Cast<byte, uint>(target);
         for (var j = 0; j < count; j++)
         {
-            var xx = left + j;
-            var xmin = filter.Bounds[xx * 2];
-            var taps = filter.Bounds[(xx * 2) + 1];
-            var weights = filter.Coefficients.AsSpan(xx * kernel, taps);
+            var xmin = filter.Bounds[j * 2];
+            var taps = filter.Bounds[(j * 2) + 1];
+            var weights = filter.Coefficients.AsSpan(j * kernel, taps);
             var sum = Vector128.Create(Half);
             ref var pixel = ref Unsafe.Add(ref sourceStart, xmin * 4);
             for (var t = 0; t < weights.Length; t++)
@@ -129,7 +128,7 @@ public sealed class ClipImagePreprocessor
         }
     }
 
-    /// <summary>Vertical pass for one output row, tap by tap over whole rows so memory is read in order.</summary>
+    /// <summary>Vertical pass for output row <paramref name="yy"/> of the crop, tap by tap over whole rows so memory is read in order.</summary>
     private static void ResampleColumnRow(byte[] temp, int rowBytes, PillowBicubic filter, int yy, int firstRow, Span<int> sums)
     {
         var ymin = filter.Bounds[yy * 2] - firstRow;

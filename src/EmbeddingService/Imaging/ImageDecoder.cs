@@ -71,7 +71,7 @@ public sealed class ImageDecoder(ImagingOptions options)
             }
 
             SKCodecResult result;
-            fixed (byte* pixels = image.Buffer)
+            fixed (byte* pixels = image.Pixels)
             {
                 result = codec.GetPixels(info, (IntPtr)pixels, image.Stride, new SKCodecOptions(0));
             }
@@ -104,11 +104,21 @@ public sealed class ImageDecoder(ImagingOptions options)
         var format => new(RejectionReason.Corrupt, $"The {format} image is corrupt or truncated: its header cannot be read."),
     };
 
+    public const int MaxAspectRatio = 10_000;
+
     internal static void CheckPixelCount(long width, long height, long limit)
     {
         if (width <= 0 || height <= 0)
         {
             throw new ImageRejectedException(RejectionReason.Corrupt, $"The image header gives an impossible size of {width}x{height}.");
+        }
+
+        // The short side is resized to 224, so 1:10,000 is already a 2.24-million-pixel long side: no photo is like that,
+        // and beyond it the resized size leaves the range of the resampler's integers.
+        if (Math.Max(width, height) / Math.Min(width, height) > MaxAspectRatio)
+        {
+            throw new ImageRejectedException(RejectionReason.Corrupt,
+                $"The image is {width}x{height}: an aspect ratio beyond 1:{MaxAspectRatio:N0} cannot be resized and center-cropped.");
         }
 
         if (width * height > limit)

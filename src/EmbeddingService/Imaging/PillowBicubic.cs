@@ -20,25 +20,34 @@ public sealed class PillowBicubic
     /// <summary>Taps per output pixel (the same for all; unused taps are zero).</summary>
     public int KernelSize { get; }
 
-    /// <summary>Per output pixel: first input index, then number of taps.</summary>
+    /// <summary>Per output pixel of the window: first input index, then number of taps.</summary>
     public int[] Bounds { get; }
 
-    /// <summary>Per output pixel: <see cref="KernelSize"/> fixed-point weights.</summary>
+    /// <summary>Per output pixel of the window: <see cref="KernelSize"/> fixed-point weights.</summary>
     public int[] Coefficients { get; }
 
-    public static PillowBicubic Create(int inSize, int outSize)
+    /// <summary>
+    /// The coefficients of output pixels [<paramref name="first"/>, <paramref name="first"/> + <paramref name="count"/>)
+    /// of a resize from <paramref name="inSize"/> to <paramref name="outSize"/>; index 0 is output pixel
+    /// <paramref name="first"/>. Each pixel's coefficients depend on its own position only, so a window costs only its
+    /// own size: a crop of a 10 x 5,000,000 image does not compute 112 million rows.
+    /// </summary>
+    public static PillowBicubic Create(int inSize, int outSize, int first, int count)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(inSize, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(outSize, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(first);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, outSize - first);
         double scale = (double)inSize / outSize;
         var filterScale = scale < 1.0 ? 1.0 : scale;
         var support = Support * filterScale;
         var kernelSize = ((int)Math.Ceiling(support) * 2) + 1;
-        var bounds = new int[outSize * 2];
-        var coefficients = new int[outSize * kernelSize];
+        var bounds = new int[count * 2];
+        var coefficients = new int[count * kernelSize];
         var weights = new double[kernelSize];
-        for (var xx = 0; xx < outSize; xx++)
+        for (var i = 0; i < count; i++)
         {
+            var xx = first + i;
             var center = (xx + 0.5) * scale;
             var ww = 0.0;
             var ss = 1.0 / filterScale;
@@ -70,11 +79,11 @@ public sealed class PillowBicubic
                 }
 
                 var fixedPoint = weights[x] * (1 << PrecisionBits);
-                coefficients[(xx * kernelSize) + x] = weights[x] < 0 ? (int)(-0.5 + fixedPoint) : (int)(0.5 + fixedPoint);
+                coefficients[(i * kernelSize) + x] = weights[x] < 0 ? (int)(-0.5 + fixedPoint) : (int)(0.5 + fixedPoint);
             }
 
-            bounds[xx * 2] = xmin;
-            bounds[(xx * 2) + 1] = xmax;
+            bounds[i * 2] = xmin;
+            bounds[(i * 2) + 1] = xmax;
         }
 
         return new PillowBicubic(kernelSize, bounds, coefficients);

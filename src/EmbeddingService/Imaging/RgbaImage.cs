@@ -4,12 +4,12 @@ namespace EmbeddingService.Imaging;
 
 /// <summary>
 /// Decoded pixels, 4 bytes per pixel (R, G, B, then alpha or padding, never premultiplied). Four bytes keep
-/// each pixel one aligned 32-bit load. Small images reuse pooled buffers; large ones are plain arrays the
-/// garbage collector takes back, so a burst of huge images leaves no memory behind.
+/// each pixel one aligned 32-bit load. Small images reuse pooled arrays; large ones live in native memory that
+/// is freed on dispose, so a burst of huge images leaves nothing behind.
 /// </summary>
 public sealed class RgbaImage : IDisposable
 {
-    private byte[]? _buffer;
+    private readonly ByteBuffer _buffer;
 
     public RgbaImage(int width, int height)
     {
@@ -24,15 +24,7 @@ public sealed class RgbaImage : IDisposable
 
     public int Stride => Width * 4;
 
-    public Span<byte> Pixels => Buffer.AsSpan(0, Width * Height * 4);
+    public Span<byte> Pixels => _buffer.Span;
 
-    public byte[] Buffer => _buffer ?? throw new ObjectDisposedException(nameof(RgbaImage));
-
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _buffer, null) is { } buffer)
-        {
-            BoundedBufferPool.Images.Return(buffer);
-        }
-    }
+    public void Dispose() => _buffer.Dispose();
 }

@@ -48,10 +48,14 @@ internal static class TiffDecoder
                 ?? throw new ImageRejectedException(RejectionReason.Corrupt, "The TIFF header is not readable.");
             return read(tiff);
         }
+        // Found by the fuzz suite: FormatException from a tag of the wrong type, IndexOutOfRange and IOException from
+        // offsets past the end. OutOfMemoryException: an array sized from a count in the file, refused by the runtime.
+        // The library's messages can quote the file's bytes, so only the exception's kind is passed on.
         catch (Exception e) when (e is IOException or ArgumentException or IndexOutOfRangeException or InvalidOperationException
-            or NullReferenceException or OverflowException or InvalidCastException or EndOfStreamException or NotSupportedException)
+            or NullReferenceException or ArithmeticException or InvalidCastException or FormatException or NotSupportedException
+            or KeyNotFoundException or OutOfMemoryException)
         {
-            throw new ImageRejectedException(RejectionReason.Corrupt, $"The TIFF image is corrupt: {e.Message}");
+            throw new ImageRejectedException(RejectionReason.Corrupt, $"The TIFF image is corrupt: its structure cannot be read ({e.GetType().Name}).");
         }
         finally
         {

@@ -2,23 +2,15 @@ using EmbeddingService.Limits;
 
 namespace EmbeddingService.Uploads;
 
-/// <summary>One file of a multipart body, in a pooled buffer that goes back on dispose.</summary>
-public sealed class UploadedFile(string? fileName, byte[] buffer, int length) : IDisposable
+/// <summary>One file of a multipart body, in a buffer that goes back on dispose.</summary>
+public sealed class UploadedFile(string? fileName, ByteBuffer buffer, int length) : IDisposable
 {
-    private byte[]? _buffer = buffer;
-
     /// <summary>The file name the client gave, if any (only ever shown back to the client).</summary>
     public string? FileName { get; } = fileName;
 
-    public ReadOnlyMemory<byte> Content => (_buffer ?? throw new ObjectDisposedException(nameof(UploadedFile))).AsMemory(0, length);
+    public ReadOnlyMemory<byte> Content => buffer.Memory[..length];
 
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _buffer, null) is { } array)
-        {
-            BoundedBufferPool.Small.Return(array);
-        }
-    }
+    public void Dispose() => buffer.Dispose();
 }
 
 /// <summary>The files and text fields of a received multipart body, and the upload memory they hold.</summary>

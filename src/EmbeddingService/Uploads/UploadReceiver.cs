@@ -156,9 +156,9 @@ public sealed class UploadReceiver : IDisposable
 
     /// <summary>Reads one part into a buffer that doubles as it fills, each growth paid for from the memory budget first.</summary>
     /// <returns>The buffer and its length, or no buffer when the part is longer than <paramref name="maxBytes"/>.</returns>
-    private static async Task<(byte[]? Buffer, int Length)> ReadSectionAsync(Stream body, long maxBytes, ResourceBudget.Lease memory, CancellationToken cancellationToken)
+    private static async Task<(ByteBuffer? Buffer, int Length)> ReadSectionAsync(Stream body, long maxBytes, ResourceBudget.Lease memory, CancellationToken cancellationToken)
     {
-        var pool = BoundedBufferPool.Small;
+        var pool = BoundedBufferPool.Uploads;
         // Room for one byte past the limit: reading it proves the part too large without reading the rest.
         var capacityLimit = (int)Math.Min(maxBytes + 1, Array.MaxLength);
         var size = Math.Min(64 * 1024, capacityLimit);
@@ -174,13 +174,13 @@ public sealed class UploadReceiver : IDisposable
                     var larger = (int)Math.Min(capacityLimit, (long)buffer.Length * 2);
                     await memory.GrowAsync(larger, cancellationToken);
                     var grown = pool.Rent(larger);
-                    buffer.AsSpan(0, length).CopyTo(grown);
-                    pool.Return(buffer);
-                    memory.Shrink(buffer.Length);
-                    buffer = grown;
+                    buffer.Span[..length].CopyTo(grown.Span);
+                    buffer.Dispose();
+                    memory.Shrink(size);
+                    (buffer, size) = (grown, larger);
                 }
 
-                var read = await body.ReadAsync(buffer.AsMemory(length), cancellationToken);
+                var read = await body.ReadAsync(buffer.Memory[length..], cancellationToken);
                 if (read == 0)
                 {
                     return (buffer, length);
@@ -189,14 +189,14 @@ public sealed class UploadReceiver : IDisposable
                 length += read;
                 if (length > maxBytes)
                 {
-                    pool.Return(buffer);
+                    buffer.Dispose();
                     return (null, 0);
                 }
             }
         }
         catch
         {
-            pool.Return(buffer);
+            buffer.Dispose();
             throw;
         }
     }
