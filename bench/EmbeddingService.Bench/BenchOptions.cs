@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace EmbeddingService.Bench;
 
-internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int SoakRequests, int IntraOpThreads, bool Focus, string RepositoryRoot)
+internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int SoakRequests, int IntraOpThreads, bool Focus, bool HostileOnly, int HostileRequests, string RepositoryRoot)
 {
     public string SharedDirectory => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared"));
 
@@ -12,6 +12,8 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
         double seconds = 10;
         int soak = 10_000, threads = Environment.ProcessorCount;
         var focus = false;
+        var hostileOnly = false;
+        var hostile = 10_000;
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -22,11 +24,13 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
                 case "--soak": soak = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--intra-op-threads": threads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--focus": focus = true; break;
-                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus");
+                case "--hostile": hostileOnly = true; break;
+                case "--hostile-requests": hostile = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus --hostile --hostile-requests N");
             }
         }
 
-        return new BenchOptions(model, seconds, soak, threads, focus, FindRoot());
+        return new BenchOptions(model, seconds, soak, threads, focus, hostileOnly, hostile, FindRoot());
     }
 
     private static string FindRoot()

@@ -23,6 +23,17 @@ var small = MakeJpeg(phone, 640, 480);
 Console.Error.WriteLine($"Model {modelDirectory}; {Environment.ProcessorCount} cores; {options.Seconds} s per measurement");
 
 var report = new Report();
+var serviceSettings = Environment.GetEnvironmentVariables().Keys.Cast<string>()
+    .Where(k => k is "MAX_BATCH_SIZE" or "BATCH_TIMEOUT_MS" or "MAX_CONCURRENT_DECODES" or "INTRA_OP_THREADS" or "FAST_DECODE_FACTOR" or "MAX_QUEUE_DEPTH"
+        or "INTRA_OP_SPINNING" or "ORT_PREPACKING" or "MAX_DECODE_MEGAPIXELS" or "MAX_UPLOAD_MEMORY_MB" or "MAX_CONCURRENT_UPLOADS")
+    .ToDictionary(k => k, k => Environment.GetEnvironmentVariable(k)!);
+if (options.HostileOnly)
+{
+    await HostileBench.RunAsync(options, modelDirectory, small, serviceSettings, report);
+    Console.WriteLine(report.Render());
+    return 0;
+}
+
 using var raw = new RawInference(modelDirectory, options.IntraOpThreads);
 foreach (var batch in new[] { 1, 8, 16 })
 {
@@ -36,10 +47,6 @@ if (!options.Focus)
         [("640x480 JPEG", small), ("4032x3024 JPEG", phone)], options.Seconds, report);
 }
 
-var serviceSettings = Environment.GetEnvironmentVariables().Keys.Cast<string>()
-    .Where(k => k is "MAX_BATCH_SIZE" or "BATCH_TIMEOUT_MS" or "MAX_CONCURRENT_DECODES" or "INTRA_OP_THREADS" or "FAST_DECODE_FACTOR" or "MAX_QUEUE_DEPTH"
-        or "INTRA_OP_SPINNING" or "ORT_PREPACKING")
-    .ToDictionary(k => k, k => Environment.GetEnvironmentVariable(k)!);
 double smallOneP50 = 0, phoneOneP50 = 0, rssAfter1000 = 0, rssAfterSoak = 0, peak = 0;
 var rounds = new List<(double Service8, double BestRaw, double ServiceP50, double RawBatchOne)>();
 await using (var service = await ServiceUnderTest.StartAsync(options.RepositoryRoot, modelDirectory, serviceSettings))
@@ -98,6 +105,7 @@ await using (var service = await ServiceUnderTest.StartAsync(options.RepositoryR
         $"admitted: {overload.Succeeded}; refused: {overload.FailureSummary}; 503 without Retry-After: {overload.UnavailableWithoutRetryAfter}");
 }
 
+await HostileBench.RunAsync(options, modelDirectory, small, serviceSettings, report);
 Console.WriteLine(report.Render());
 PrintRatios(rounds);
 Console.WriteLine($"- 12-megapixel p50 / 640x480 p50, 1 client: {Report.F(phoneOneP50)} / {Report.F(smallOneP50)} ms = {Report.F(phoneOneP50 / smallOneP50, 2)} (target <= 1.5)");

@@ -17,6 +17,8 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
 
     public Uri Address { get; }
 
+    public int ProcessId => _process.Id;
+
     /// <summary>Resident set size now and at its peak, in MiB, from /proc.</summary>
     public (double Current, double Peak) ResidentMiB()
     {

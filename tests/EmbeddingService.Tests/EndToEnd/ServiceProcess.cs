@@ -22,6 +22,19 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public int Port { get; }
 
+    public int ProcessId => _process.Id;
+
+    /// <summary>A port nothing listens on now, for a service of its own.</summary>
+    public static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Log lines at error level or above (ASP.NET's simple console writes them as "fail:" or "crit:").</summary>
+    public IReadOnlyList<string> Failures => [.. Log.Split('\n').Where(l => l.Contains(" fail: ", StringComparison.Ordinal) || l.Contains(" crit: ", StringComparison.Ordinal))];
+
     public string Log
     {
         get
