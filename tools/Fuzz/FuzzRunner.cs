@@ -4,8 +4,11 @@ using System.Text;
 
 namespace Fuzz;
 
+/// <summary>A case without its bytes: a run of 100,000 cases keeps only these.</summary>
+public sealed record FuzzCaseName(string Family, string Name, bool HalfClose);
+
 /// <summary>What the service answered to one case: the status (0 when it answered nothing) and how long it took.</summary>
-public sealed record FuzzOutcome(FuzzCase Case, int Status, double Milliseconds, string? Detail)
+public sealed record FuzzOutcome(FuzzCaseName Case, int Status, double Milliseconds, string? Detail)
 {
     /// <summary>
     /// The case closed its side mid-body: Kestrel takes that as the client leaving and aborts the request, so no
@@ -92,6 +95,7 @@ public static class FuzzRunner
     public static async Task<FuzzOutcome> SendAsync(string host, int port, FuzzCase fuzzCase, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(fuzzCase);
+        var name = new FuzzCaseName(fuzzCase.Family, fuzzCase.Name, fuzzCase.HalfClose);
         var clock = Stopwatch.StartNew();
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
@@ -103,15 +107,15 @@ public static class FuzzRunner
             var send = SendBodyAsync(socket, fuzzCase, deadline.Token);
             var (status, detail) = await ReadStatusAsync(socket, deadline.Token);
             await send;
-            return new FuzzOutcome(fuzzCase, status, clock.Elapsed.TotalMilliseconds, detail);
+            return new FuzzOutcome(name, status, clock.Elapsed.TotalMilliseconds, detail);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return new FuzzOutcome(fuzzCase, 0, clock.Elapsed.TotalMilliseconds, $"no answer within {timeout.TotalSeconds:F0} s");
+            return new FuzzOutcome(name, 0, clock.Elapsed.TotalMilliseconds, $"no answer within {timeout.TotalSeconds:F0} s");
         }
         catch (SocketException e)
         {
-            return new FuzzOutcome(fuzzCase, 0, clock.Elapsed.TotalMilliseconds, e.Message);
+            return new FuzzOutcome(name, 0, clock.Elapsed.TotalMilliseconds, e.Message);
         }
     }
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using EmbeddingService.Limits;
 using EmbeddingService.Model;
 
 namespace EmbeddingService.Imaging;
@@ -61,7 +62,10 @@ public sealed class ClipImagePreprocessor
         var endRow = vertical is null ? top + cropH : vertical.Bounds[lastOut * 2] + vertical.Bounds[(lastOut * 2) + 1];
         var rowBytes = cropW * 4;
         var rows = endRow - firstRow;
-        var temp = ArrayPool<byte>.Shared.Rent(rows * rowBytes);
+        // The rows the crop reads reach tens of MB for tall images: from the bounded pool, not the shared one, which
+        // would keep them for the life of the process.
+        using var tempBuffer = BoundedBufferPool.Images.Rent(rows * rowBytes);
+        var temp = tempBuffer.Span;
         var accumulator = ArrayPool<int>.Shared.Rent(rowBytes);
         var outputRow = ArrayPool<byte>.Shared.Rent(rowBytes);
         try
@@ -69,7 +73,7 @@ public sealed class ClipImagePreprocessor
             for (var y = 0; y < rows; y++)
             {
                 var source = image.Pixels.Slice((firstRow + y) * image.Stride, image.Stride);
-                var target = temp.AsSpan(y * rowBytes, rowBytes);
+                var target = temp.Slice(y * rowBytes, rowBytes);
                 if (horizontal is null)
                 {
                     source.Slice(left * 4, rowBytes).CopyTo(target);
@@ -86,7 +90,7 @@ public sealed class ClipImagePreprocessor
                 ReadOnlySpan<byte> row;
                 if (vertical is null)
                 {
-                    row = temp.AsSpan((top + y - firstRow) * rowBytes, rowBytes);
+                    row = temp.Slice((top + y - firstRow) * rowBytes, rowBytes);
                 }
                 else
                 {
@@ -102,7 +106,6 @@ public sealed class ClipImagePreprocessor
         {
             ArrayPool<byte>.Shared.Return(outputRow);
             ArrayPool<int>.Shared.Return(accumulator);
-            ArrayPool<byte>.Shared.Return(temp);
         }
     }
 
@@ -129,7 +132,7 @@ public sealed class ClipImagePreprocessor
     }
 
     /// <summary>Vertical pass for output row <paramref name="yy"/> of the crop, tap by tap over whole rows so memory is read in order.</summary>
-    private static void ResampleColumnRow(byte[] temp, int rowBytes, PillowBicubic filter, int yy, int firstRow, Span<int> sums)
+    private static void ResampleColumnRow(ReadOnlySpan<byte> temp, int rowBytes, PillowBicubic filter, int yy, int firstRow, Span<int> sums)
     {
         var ymin = filter.Bounds[yy * 2] - firstRow;
         var taps = filter.Bounds[(yy * 2) + 1];
@@ -139,7 +142,7 @@ public sealed class ClipImagePreprocessor
         for (var t = 0; t < weights.Length; t++)
         {
             var weight = Vector128.Create(weights[t]);
-            ref var row = ref temp[(ymin + t) * rowBytes];
+            ref var row = ref MemoryMarshal.GetReference(temp[((ymin + t) * rowBytes)..]);
             for (var i = 0; i < rowBytes; i += 4)
             {
                 ref var slot = ref Unsafe.Add(ref sumStart, i);

@@ -29,7 +29,9 @@ public sealed class ImageDecoder(ImagingOptions options)
         CheckPixelCount(codec.Info.Width, codec.Info.Height, options.MaxImagePixels);
         var size = DecodedSize(codec, minimumShortSide);
         var copies = codec.EncodedOrigin == SKEncodedOrigin.TopLeft ? 1 : 2;
-        return new DecodePlan(format ?? Describe(codec.EncodedFormat), size.Width, size.Height, copies * 4L * size.Width * size.Height);
+        // The preprocessor's resampled rows: at most every row of the image, crop-wide.
+        var rows = 4L * Math.Max(minimumShortSide, 1) * Math.Max(size.Width, size.Height);
+        return new DecodePlan(format ?? Describe(codec.EncodedFormat), size.Width, size.Height, (copies * 4L * size.Width * size.Height) + rows);
     }
 
     /// <param name="data">The encoded image; only read while this call runs.</param>

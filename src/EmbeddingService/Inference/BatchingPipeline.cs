@@ -62,15 +62,31 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
 
     /// <summary>Reserves a place; dispose the ticket if the request ends before <see cref="EmbedAsync"/>.</summary>
     /// <exception cref="QueueFullException">MAX_QUEUE_DEPTH requests are already waiting.</exception>
-    public Ticket Admit()
-    {
-        if (Interlocked.Increment(ref _admitted) > _options.MaxQueueDepth)
-        {
-            Interlocked.Decrement(ref _admitted);
-            throw new QueueFullException();
-        }
+    public Ticket Admit() => Admit(1)[0];
 
-        return new Ticket(this);
+    /// <summary>
+    /// Reserves places for all items of one request, or none. A request with more items than the queue holds is
+    /// admitted when the queue is empty (it then runs alone) rather than never.
+    /// </summary>
+    /// <exception cref="QueueFullException">There is no room for all of them.</exception>
+    public Ticket[] Admit(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        while (true)
+        {
+            var current = Volatile.Read(ref _admitted);
+            if (current > 0 && current + count > _options.MaxQueueDepth)
+            {
+                throw new QueueFullException();
+            }
+
+            if (Interlocked.CompareExchange(ref _admitted, current + count, current) == current)
+            {
+                var tickets = new Ticket[count];
+                for (var i = 0; i < count; i++) tickets[i] = new Ticket(this);
+                return tickets;
+            }
+        }
     }
 
     /// <summary>Queues a prepared input (ItemLength elements, copied before the task completes) and awaits its embedding.</summary>

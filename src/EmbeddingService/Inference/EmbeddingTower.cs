@@ -30,9 +30,14 @@ public sealed class EmbeddingTower : IDisposable
         Dimension = signature.EmbeddingDimension;
         _itemShape = [.. signature.InputShape.Skip(1).Select(d => (long)d)];
         ItemLength = (int)_itemShape.Aggregate(1L, (a, b) => a * b);
-        var batchDimension = session.InputMetadata[signature.InputName].Dimensions[0];
-        MaxBatch = batchDimension > 0 ? batchDimension : int.MaxValue;
+        var dimensions = session.InputMetadata[signature.InputName].Dimensions;
+        MaxBatch = dimensions[0] > 0 ? dimensions[0] : int.MaxValue;
+        // Hugging Face / Xenova text exports take [batch, sequence_length]; some exports fix it at 77.
+        HasDynamicSequence = signature.InputName == TowerSignature.TextInput && dimensions[^1] < 0;
     }
+
+    /// <summary>Whether token ids may be sent at their real length instead of padded to the context.</summary>
+    public bool HasDynamicSequence { get; }
 
     public int Dimension { get; }
 
@@ -66,11 +71,35 @@ public sealed class EmbeddingTower : IDisposable
         Run(input, count, destination);
     }
 
-    /// <summary>Embeds <paramref name="count"/> rows of token ids.</summary>
+    /// <summary>
+    /// Embeds <paramref name="count"/> rows of <see cref="ItemLength"/> token ids, each ending at its first
+    /// <c>&lt;|endoftext|&gt;</c>. When the model takes any length, the rows are packed in place to the longest one's
+    /// length: with CLIP's causal mask the pooled end-token state depends only on the tokens before it, so the result
+    /// is the padded run's, for a fraction of the work on short texts.
+    /// </summary>
     public void Embed(Memory<long> tokenIds, int count, Memory<float> destination)
     {
-        using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, tokenIds[..(count * ItemLength)], Shape(count));
+        var length = HasDynamicSequence ? PackToLongest(tokenIds.Span, count, ItemLength) : ItemLength;
+        using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, tokenIds[..(count * length)], [count, length]);
         Run(input, count, destination);
+    }
+
+    /// <summary>Moves row i from offset i x <paramref name="rowLength"/> to i x L, L the longest row up to its end token.</summary>
+    internal static int PackToLongest(Span<long> rows, int count, int rowLength)
+    {
+        var length = 1;
+        for (var i = 0; i < count; i++)
+        {
+            var end = rows.Slice(i * rowLength, rowLength).IndexOf(Tokenization.ClipTokenizer.EndOfText);
+            length = Math.Max(length, end < 0 ? rowLength : end + 1);
+        }
+
+        for (var i = 1; i < count; i++)
+        {
+            rows.Slice(i * rowLength, length).CopyTo(rows.Slice(i * length, length));
+        }
+
+        return length;
     }
 
     public void Dispose() => _session.Dispose();

@@ -6,11 +6,13 @@ namespace EmbeddingService.Inference;
 /// <summary>The input and output a tower must have, checked against a loaded session.</summary>
 public sealed record TowerSignature(string InputName, int[] InputShape, TensorElementType[] InputTypes, string OutputName, int EmbeddingDimension)
 {
+    public const string TextInput = "input_ids";
+
     public static TowerSignature Vision(int height, int width) =>
         new("pixel_values", [-1, 3, height, width], [TensorElementType.Float, TensorElementType.Float16], "image_embeds", 512);
 
     public static TowerSignature Text(int contextLength) =>
-        new("input_ids", [-1, contextLength], [TensorElementType.Int64], "text_embeds", 512);
+        new(TextInput, [-1, contextLength], [TensorElementType.Int64], "text_embeds", 512);
 
     /// <summary>Returns the input's element type, or a sentence naming the file and what does not match.</summary>
     public TensorElementType Check(InferenceSession session, string path)
