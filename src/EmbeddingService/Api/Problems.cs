@@ -45,6 +45,7 @@ internal static class Problems
         ImageRejectedException e => Create(e.Reason == RejectionReason.TooManyPixels ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, e.Message),
         ModelNotReadyException e => Unavailable(context, options.RetryAfterSeconds, e.Message),
         QueueFullException e => Unavailable(context, 1, e.Message),
+        Model.TowerNotLoadedException e => Create(StatusCodes.Status503ServiceUnavailable, e.Message),
         _ => null,
     };
 

@@ -5,33 +5,45 @@ using Microsoft.Extensions.Logging;
 
 namespace EmbeddingService.Hosting;
 
-/// <summary>A loaded model with what serves it: one batching pipeline per tower and the image preprocessor.</summary>
+/// <summary>A loaded model with what serves it: one batching pipeline per loaded tower and the image preprocessor.</summary>
 public sealed class ServingModel : IAsyncDisposable
 {
+    private readonly BatchingPipeline<float>? _vision;
+    private readonly BatchingPipeline<long>? _text;
+
     public ServingModel(ClipModel model, BatchingOptions options, ILoggerFactory loggers)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(loggers);
         Model = model;
         ImagePreprocessor = new ClipImagePreprocessor(model.Preprocessor);
-        Vision = new BatchingPipeline<float>(model.Vision, static (tower, input, count, output) => tower.Embed(input, count, output),
-            options, loggers.CreateLogger("EmbeddingService.Inference.VisionPipeline"));
-        Text = new BatchingPipeline<long>(model.Text, static (tower, input, count, output) => tower.Embed(input, count, output),
-            options, loggers.CreateLogger("EmbeddingService.Inference.TextPipeline"));
+        if (model.Towers.HasFlag(ModelTowers.Vision))
+        {
+            _vision = new BatchingPipeline<float>(model.Vision, static (tower, input, count, output) => tower.Embed(input, count, output),
+                options, loggers.CreateLogger("EmbeddingService.Inference.VisionPipeline"));
+        }
+
+        if (model.Towers.HasFlag(ModelTowers.Text))
+        {
+            _text = new BatchingPipeline<long>(model.Text, static (tower, input, count, output) => tower.Embed(input, count, output),
+                options, loggers.CreateLogger("EmbeddingService.Inference.TextPipeline"));
+        }
     }
 
     public ClipModel Model { get; }
 
     public ClipImagePreprocessor ImagePreprocessor { get; }
 
-    public BatchingPipeline<float> Vision { get; }
+    /// <exception cref="TowerNotLoadedException">MODEL_TOWERS left it out.</exception>
+    public BatchingPipeline<float> Vision => _vision ?? throw TowerNotLoadedException.For(ModelTowers.Vision);
 
-    public BatchingPipeline<long> Text { get; }
+    /// <exception cref="TowerNotLoadedException">MODEL_TOWERS left it out.</exception>
+    public BatchingPipeline<long> Text => _text ?? throw TowerNotLoadedException.For(ModelTowers.Text);
 
     public async ValueTask DisposeAsync()
     {
-        await Vision.DisposeAsync();
-        await Text.DisposeAsync();
+        if (_vision is not null) await _vision.DisposeAsync();
+        if (_text is not null) await _text.DisposeAsync();
         Model.Dispose();
     }
 }

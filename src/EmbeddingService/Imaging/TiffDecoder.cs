@@ -49,6 +49,7 @@ internal static class TiffDecoder
     /// </remarks>
     private static T Guard<T>(ReadOnlyMemory<byte> data, Func<Tiff, T> read)
     {
+        TiffDirectoryCheck.Validate(data.Span);
         var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
         var stream = MemoryMarshal.TryGetArray(data, out var segment)
             ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)

@@ -1,9 +1,11 @@
 using EmbeddingService.Inference;
+using EmbeddingService.Tokenization;
 
 namespace EmbeddingService.Model;
 
-/// <summary>A loaded, validated model directory: both towers plus the settings that go with them.</summary>
-public sealed class ClipModel(ModelFiles files, ModelConfig config, PreprocessorSettings preprocessor, EmbeddingTower vision, EmbeddingTower text, string device) : IDisposable
+/// <summary>A loaded, validated model directory: the towers it was asked for plus the settings that go with them.</summary>
+public sealed class ClipModel(ModelFiles files, ModelConfig config, PreprocessorSettings preprocessor, EmbeddingTower? vision, EmbeddingTower? text,
+    ClipTokenizer? tokenizer, string device) : IDisposable
 {
     public const string DisplayName = "CLIP-ViT-B/32";
     public const int ContextLength = 77;
@@ -14,15 +16,22 @@ public sealed class ClipModel(ModelFiles files, ModelConfig config, Preprocessor
 
     public PreprocessorSettings Preprocessor { get; } = preprocessor;
 
-    public EmbeddingTower Vision { get; } = vision;
+    public ModelTowers Towers => (vision is null ? ModelTowers.None : ModelTowers.Vision) | (text is null ? ModelTowers.None : ModelTowers.Text);
 
-    public EmbeddingTower Text { get; } = text;
+    /// <exception cref="TowerNotLoadedException">MODEL_TOWERS left it out.</exception>
+    public EmbeddingTower Vision => vision ?? throw TowerNotLoadedException.For(ModelTowers.Vision);
+
+    /// <exception cref="TowerNotLoadedException">MODEL_TOWERS left it out.</exception>
+    public EmbeddingTower Text => text ?? throw TowerNotLoadedException.For(ModelTowers.Text);
+
+    /// <exception cref="TowerNotLoadedException">MODEL_TOWERS left the text tower out.</exception>
+    public ClipTokenizer Tokenizer => tokenizer ?? throw TowerNotLoadedException.For(ModelTowers.Text);
 
     public string Device { get; } = device;
 
     public void Dispose()
     {
-        Vision.Dispose();
-        Text.Dispose();
+        vision?.Dispose();
+        text?.Dispose();
     }
 }

@@ -1,7 +1,7 @@
 namespace EmbeddingService.Model;
 
 /// <summary>The file layout of <c>Xenova/clip-vit-base-patch32</c>: what a model directory must hold.</summary>
-public sealed record ModelFiles(string Root, ModelVariant Variant)
+public sealed record ModelFiles(string Root, ModelVariant Variant, ModelTowers Towers = ModelTowers.Both)
 {
     public const string Config = "config.json";
     public const string PreprocessorConfig = "preprocessor_config.json";
@@ -17,9 +17,13 @@ public sealed record ModelFiles(string Root, ModelVariant Variant)
 
     public string TextModel => PathOf(TextModelRelative);
 
-    /// <summary>Every file the variant needs, small ones first, as forward-slash paths relative to the root.</summary>
+    /// <summary>Every file the variant and towers need, small ones first, as forward-slash paths relative to the root.</summary>
     public IReadOnlyList<string> RelativePaths =>
-        [Config, PreprocessorConfig, TokenizerConfig, Vocabulary, Merges, TextModelRelative, VisionModelRelative];
+    [
+        Config, PreprocessorConfig, TokenizerConfig, Vocabulary, Merges,
+        .. Towers.HasFlag(ModelTowers.Text) ? [TextModelRelative] : Array.Empty<string>(),
+        .. Towers.HasFlag(ModelTowers.Vision) ? [VisionModelRelative] : Array.Empty<string>(),
+    ];
 
     public string PathOf(string relativePath) => Path.Combine(Root, relativePath.Replace('/', Path.DirectorySeparatorChar));
 

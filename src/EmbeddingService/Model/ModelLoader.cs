@@ -1,4 +1,5 @@
 using EmbeddingService.Inference;
+using EmbeddingService.Tokenization;
 using Microsoft.ML.OnnxRuntime;
 
 namespace EmbeddingService.Model;
@@ -28,43 +29,52 @@ public sealed class ModelLoader(OrtSessionFactory sessions)
         }
 
         var preprocessor = PreprocessorSettings.Read(files.PathOf(ModelFiles.PreprocessorConfig));
-        var (vision, device) = Open(files.VisionModel, TowerSignature.Vision(preprocessor.CropHeight, preprocessor.CropWidth));
+        EmbeddingTower? vision = null, text = null;
+        var device = "cpu";
         try
         {
-            var (text, _) = Open(files.TextModel, TowerSignature.Text(ClipModel.ContextLength));
-            var model = new ClipModel(files, config, preprocessor, vision, text, device);
-            try
+            if (files.Towers.HasFlag(ModelTowers.Vision))
             {
-                Warmup(model);
-                return model;
+                (vision, device) = Open(files.VisionModel, TowerSignature.Vision(preprocessor.CropHeight, preprocessor.CropWidth));
+                Probe(files.VisionModel, () => vision.Embed(new float[vision.ItemLength], 1, new float[vision.Dimension]));
             }
-            catch
+
+            ClipTokenizer? tokenizer = null;
+            if (files.Towers.HasFlag(ModelTowers.Text))
             {
-                model.Dispose();
-                throw;
+                tokenizer = LoadTokenizer(files);
+                (text, device) = Open(files.TextModel, TowerSignature.Text(ClipModel.ContextLength));
+                var tokens = new long[text.ItemLength];
+                tokenizer.Encode(string.Empty, tokens);
+                Probe(files.TextModel, () => text.Embed(tokens, 1, new float[text.Dimension]));
             }
+
+            return new ClipModel(files, config, preprocessor, vision, text, tokenizer, device);
         }
         catch
         {
-            vision.Dispose();
+            vision?.Dispose();
+            text?.Dispose();
             throw;
         }
     }
 
-    /// <summary>
-    /// Runs one item through each tower: it proves symbolic output shapes really are [N,512] and takes the
-    /// first-run cost off the first request.
-    /// </summary>
-    private static void Warmup(ClipModel model)
+    private static ClipTokenizer LoadTokenizer(ModelFiles files)
     {
-        var output = new float[model.Vision.Dimension];
-        Probe(model.Files.VisionModel, () => model.Vision.Embed(new float[model.Vision.ItemLength], 1, output));
-        var tokens = new long[model.Text.ItemLength];
-        tokens[0] = 49406;
-        tokens[1] = 49407;
-        Probe(model.Files.TextModel, () => model.Text.Embed(tokens, 1, output));
+        try
+        {
+            return ClipTokenizer.Load(files.PathOf(ModelFiles.Vocabulary), files.PathOf(ModelFiles.Merges));
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidDataException or IOException)
+        {
+            throw new ModelDirectoryException($"{files.Root}: the tokenizer files ({ModelFiles.Vocabulary}, {ModelFiles.Merges}) cannot be read: {e.Message}", e);
+        }
     }
 
+    /// <summary>
+    /// Runs one item through a tower: it proves symbolic output shapes really are [N,512] and takes the first-run
+    /// cost off the first request.
+    /// </summary>
     private static void Probe(string path, Action run)
     {
         try

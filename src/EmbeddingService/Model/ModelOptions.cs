@@ -4,7 +4,7 @@ using Microsoft.Extensions.Configuration;
 namespace EmbeddingService.Model;
 
 /// <summary>Where the model lives and how to fetch it; bound from environment variables of the same names.</summary>
-public sealed class ModelOptions
+public sealed class ModelOptions : IValidatableObject
 {
     [ConfigurationKeyName("MODEL_DIR")]
     [Required]
@@ -46,7 +46,29 @@ public sealed class ModelOptions
     [Range(1, 3600)]
     public int DownloadStallTimeoutSeconds { get; set; } = 60;
 
-    public ModelFiles Files => new(ModelDir, Variant);
+    /// <summary>Which towers to load: <c>vision,text</c> (default), <c>vision</c> or <c>text</c>.</summary>
+    [ConfigurationKeyName("MODEL_TOWERS")]
+    public string Towers { get; set; } = "vision,text";
+
+    public ModelFiles Files => new(ModelDir, Variant, ModelTowersParser.Parse(Towers));
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        string? error = null;
+        try
+        {
+            ModelTowersParser.Parse(Towers);
+        }
+        catch (FormatException e)
+        {
+            error = e.Message;
+        }
+
+        if (error is not null)
+        {
+            yield return new ValidationResult(error, [nameof(Towers)]);
+        }
+    }
 
     private static string DefaultModelDir()
     {

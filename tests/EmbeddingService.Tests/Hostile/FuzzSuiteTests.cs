@@ -34,13 +34,15 @@ public sealed class FuzzSuiteTests(ITestOutputHelper output)
 
         Assert.Equal(Cases, report.Count);
         Assert.True(report.ServerErrors == 0 && report.NoAnswer == 0, report.Summary());
-        Assert.Empty(service.Failures);
+        Assert.True(service.Failures.Count == 0, string.Join('\n', service.Failures.Take(5)));
         // Every family was exercised, and the service also accepted what was still a valid image.
         Assert.Equal(["crafted", "framing", "mutated"], report.Outcomes.Select(o => o.Case.Family).Distinct().Order(StringComparer.Ordinal));
         Assert.Contains(report.Outcomes, o => o.Status == 200);
         // The service's own refusals of images say why (Kestrel's refusals of broken HTTP carry no body).
         Assert.All(report.Outcomes.Where(o => o.Case.Family != "framing" && o.Status is >= 400 and < 500), o => Assert.False(string.IsNullOrEmpty(o.Detail), o.Case.Name));
-        Assert.InRange(end - memory.Start, -1024, 384);
+        // What requests hold is bounded by the upload and decode budgets (256 MiB each by default); whatever the
+        // traffic was, no more than that may stay behind.
+        Assert.True(end - memory.Start <= 512, $"RSS grew from {memory.Start:F0} to {end:F0} MiB (peak {memory.Peak:F0})");
     }
 
     [Fact]
