@@ -65,13 +65,18 @@ public static class ClipGraphs
         return (Wrap(g.Graph), g.ParameterCount);
     }
 
-    /// <summary>Builds <c>input_ids</c> int64 [N,77] -> <c>text_embeds</c> [N,512], pooled at the highest id.</summary>
+    /// <summary>
+    /// Builds <c>input_ids</c> int64 [N, sequence_length <= 77] -> <c>text_embeds</c> [N,512], pooled at the highest
+    /// id. As the Hugging Face / Xenova exports, position embeddings and the causal mask are sliced to the input's
+    /// length, so a short text costs a fraction of a 77-token one.
+    /// </summary>
     public static (ModelProto Model, long Parameters) Text(ClipArchitecture arch, WeightSource weights, bool exposeHiddenStates = false)
     {
         var g = new OnnxGraphBuilder("clip_text");
         var width = arch.TextWidth;
         const int context = ClipArchitecture.ContextLength;
-        g.Input("input_ids", DataType.Int64, "batch_size", context);
+        g.Input("input_ids", DataType.Int64, "batch_size", "sequence_length");
+        var length = g.Node("Shape", ["input_ids"], IntAttr("start", 1), IntAttr("end", 2));
 
         var tokenTable = g.Weight("text.token_embedding.weight",
             weights.Uniform("text.token_embedding.weight", (long)ClipArchitecture.VocabularySize * width, 1.0),
@@ -79,7 +84,7 @@ public static class ClipGraphs
         var tokens = g.Node("Gather", [tokenTable, "input_ids"], IntAttr("axis", 0));
         var positions = g.Weight("text.position_embedding.weight",
             weights.Uniform("text.position_embedding.weight", (long)context * width, ConstantEmbeddingStd), context, width);
-        var x = g.Node("Add", [tokens, positions]);
+        var x = g.Node("Add", [tokens, g.Node("Slice", [positions, g.ConstInt64(0), length, g.ConstInt64(0)])]);
 
         var mask = new float[context * context];
         for (var row = 0; row < context; row++)
@@ -90,7 +95,7 @@ public static class ClipGraphs
             }
         }
 
-        var causalMask = g.ConstFloat(mask, context, context);
+        var causalMask = g.Node("Slice", [g.ConstFloat(mask, context, context), g.ConstInt64(0, 0), g.Node("Concat", [length, length], IntAttr("axis", 0)), g.ConstInt64(0, 1)]);
         x = Encoder(g, weights, "text.encoder", x, width, arch.TextLayers, arch.TextHeads, causalMask, exposeHiddenStates);
         x = LayerNorm(g, weights, "text.final_layer_norm", x, width);
 

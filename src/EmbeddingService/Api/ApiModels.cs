@@ -7,6 +7,25 @@ public sealed record EmbeddingResponse(
     [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("device")] string Device);
 
+public sealed record EmbeddingsResponse(
+    [property: JsonPropertyName("embeddings")] float[][] Embeddings,
+    [property: JsonPropertyName("model")] string Model,
+    [property: JsonPropertyName("device")] string Device);
+
+/// <summary>The body of <c>POST /embed-text</c>: one of the two.</summary>
+public sealed record TextRequest(
+    [property: JsonPropertyName("text"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Text,
+    [property: JsonPropertyName("texts"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? Texts);
+
+/// <summary>OpenAI's error shape, used on the OpenAI-compatible route.</summary>
+public sealed record OpenAiErrorEnvelope([property: JsonPropertyName("error")] OpenAiError Error);
+
+public sealed record OpenAiError(
+    [property: JsonPropertyName("message")] string Message,
+    [property: JsonPropertyName("type")] string Type,
+    [property: JsonPropertyName("param")] string? Param,
+    [property: JsonPropertyName("code")] string? Code);
+
 public sealed record HealthResponse(
     [property: JsonPropertyName("status")] string Status,
     [property: JsonPropertyName("model_loaded")] bool ModelLoaded,
@@ -26,6 +45,9 @@ public sealed record ServiceInfoResponse(
     [property: JsonPropertyName("endpoints")] IReadOnlyDictionary<string, string> Endpoints);
 
 [JsonSerializable(typeof(EmbeddingResponse))]
+[JsonSerializable(typeof(EmbeddingsResponse))]
+[JsonSerializable(typeof(TextRequest))]
+[JsonSerializable(typeof(OpenAiErrorEnvelope))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(ServiceInfoResponse))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -13,6 +13,7 @@ public static class ApiServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<RequestLimits>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
             var options = kestrel.ApplicationServices.GetRequiredService<IOptions<ApiOptions>>().Value;
@@ -55,6 +56,7 @@ public static class ApiServiceCollectionExtensions
         services.AddOptions<ImagingOptions>().Bind(configuration).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton(sp => new ImageDecoder(sp.GetRequiredService<IOptions<ImagingOptions>>().Value));
         services.AddSingleton<ImageEmbedder>();
+        services.AddSingleton<TextEmbedder>();
         return services;
     }
 

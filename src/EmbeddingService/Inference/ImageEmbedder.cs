@@ -35,8 +35,67 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
     public async Task<ImageEmbedding> EmbedAsync(ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken)
     {
         var serving = state.Serving ?? throw new ModelNotReadyException(state.Status, state.Error);
+        using var ticket = serving.Vision.Admit();
+        return await EmbedAdmittedAsync(serving, ticket, encoded, cancellationToken);
+    }
+
+    /// <summary>
+    /// Embeds several images, in order, all or none: every header is read before anything is decoded, and a batch
+    /// with any image that cannot be used is refused whole, naming each one.
+    /// </summary>
+    /// <exception cref="BatchRejectedException">Some images are not usable; the others were not (or not all) embedded.</exception>
+    public async Task<IReadOnlyList<ImageEmbedding>> EmbedManyAsync(IReadOnlyList<ReadOnlyMemory<byte>> images, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var serving = state.Serving ?? throw new ModelNotReadyException(state.Status, state.Error);
+        var rejected = new List<(int, ImageRejectedException)>();
+        for (var i = 0; i < images.Count; i++)
+        {
+            try
+            {
+                decoder.Probe(images[i], serving.Model.Preprocessor.ShortestEdge);
+            }
+            catch (ImageRejectedException e)
+            {
+                rejected.Add((i, e));
+            }
+        }
+
+        if (rejected.Count > 0)
+        {
+            throw new BatchRejectedException(rejected);
+        }
+
+        var tickets = serving.Vision.Admit(images.Count);
+        try
+        {
+            var runs = new Task<ImageEmbedding>[images.Count];
+            for (var i = 0; i < runs.Length; i++)
+            {
+                runs[i] = EmbedAdmittedAsync(serving, tickets[i], images[i], cancellationToken);
+            }
+
+            try
+            {
+                return await Task.WhenAll(runs);
+            }
+            catch (ImageRejectedException)
+            {
+                // A header that read well but a body that did not decode: name every such image.
+                throw new BatchRejectedException([.. runs.Select((run, i) => (i, run.Exception?.InnerException as ImageRejectedException))
+                    .Where(r => r.Item2 is not null).Select(r => (r.i, r.Item2!))]);
+            }
+        }
+        finally
+        {
+            foreach (var ticket in tickets) ticket.Dispose();
+        }
+    }
+
+    private async Task<ImageEmbedding> EmbedAdmittedAsync(ServingModel serving, BatchingPipeline<float>.Ticket ticket, ReadOnlyMemory<byte> encoded,
+        CancellationToken cancellationToken)
+    {
         var pipeline = serving.Vision;
-        using var ticket = pipeline.Admit();
         var pixels = ArrayPool<float>.Shared.Rent(pipeline.ItemLength);
         try
         {
@@ -90,6 +149,29 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
 
 /// <summary>An image's embedding with where its time went.</summary>
 public sealed record ImageEmbedding(float[] Vector, string Device, TimeSpan Decode, BatchResult Batch);
+
+/// <summary>Some images of a batch cannot be used: each with its index in the request and the reason.</summary>
+public sealed class BatchRejectedException : Exception
+{
+    public BatchRejectedException()
+    {
+    }
+
+    public BatchRejectedException(string message)
+        : base(message)
+    {
+    }
+
+    public BatchRejectedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public BatchRejectedException(IReadOnlyList<(int Index, ImageRejectedException Reason)> rejected)
+        : base($"{rejected.Count} image(s) of the batch cannot be used.") => Rejected = rejected;
+
+    public IReadOnlyList<(int Index, ImageRejectedException Reason)> Rejected { get; } = [];
+}
 
 /// <summary>The model is still loading, or failed to load.</summary>
 public sealed class ModelNotReadyException : Exception

@@ -52,6 +52,13 @@ public sealed class ByteBuffer : IDisposable
 
     public Span<byte> Span => Memory.Span;
 
+    /// <summary>Hands this buffer's storage to a new buffer of its first <paramref name="length"/> bytes; this one is left empty.</summary>
+    public ByteBuffer TakeFirst(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, Length);
+        return new ByteBuffer(_pool, Interlocked.Exchange(ref _array, null), Interlocked.Exchange(ref _native, null), length);
+    }
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _array, null) is { } array)

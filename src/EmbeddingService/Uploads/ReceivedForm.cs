@@ -42,7 +42,8 @@ public sealed class ReceivedForm(ResourceBudget.Lease memory) : IDisposable
 /// <param name="MaxFiles">More file parts than this are refused.</param>
 /// <param name="TextFields">Small text fields to keep (others are skipped).</param>
 /// <param name="StopAtFirstFile">Stop reading at the first file, as the single-image route always has.</param>
-public sealed record FormSpec(string FileField, int MaxFiles = 1, IReadOnlyList<string>? TextFields = null, bool StopAtFirstFile = false)
+/// <param name="MaxBodyBytes">The whole body's limit, when it is not one file's (MAX_UPLOAD_BYTES).</param>
+public sealed record FormSpec(string FileField, int MaxFiles = 1, IReadOnlyList<string>? TextFields = null, bool StopAtFirstFile = false, long? MaxBodyBytes = null)
 {
     public IReadOnlyList<string> TextFields { get; init; } = TextFields ?? [];
 }

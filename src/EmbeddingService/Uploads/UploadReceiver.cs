@@ -38,10 +38,12 @@ public sealed class UploadReceiver : IDisposable
     /// <summary>Bodies being received now.</summary>
     public int InFlight => _options.MaxConcurrentUploads - _slots.CurrentCount;
 
+    /// <summary>Receives a multipart body whose parts <paramref name="spec"/> describes.</summary>
     public async Task<(ReceivedForm? Form, UploadFailure? Failure)> ReceiveAsync(HttpRequest request, FormSpec spec, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(spec);
+        LimitBody(request, spec.MaxBodyBytes);
         if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var contentType)
             || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
             || HeaderUtilities.RemoveQuotes(contentType.Boundary).Value is not { Length: > 0 and <= 70 } boundary)
@@ -86,7 +88,59 @@ public sealed class UploadReceiver : IDisposable
         }
     }
 
+    /// <summary>Receives a whole body (JSON) of at most <paramref name="maxBytes"/>, under the same bounds as uploads.</summary>
+    public async Task<(ReceivedForm? Form, UploadFailure? Failure)> ReceiveBodyAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        LimitBody(request, maxBytes);
+        if (!_slots.Wait(0, CancellationToken.None))
+        {
+            return (null, new UploadFailure(UploadFailureKind.Busy, StatusCodes.Status503ServiceUnavailable,
+                $"The service is receiving {_options.MaxConcurrentUploads} uploads already (MAX_CONCURRENT_UPLOADS); retry shortly."));
+        }
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(TimeSpan.FromSeconds(_options.UploadTimeoutSeconds));
+        var form = new ReceivedForm(await _memory.AcquireAsync(0, CancellationToken.None));
+        try
+        {
+            var (buffer, length) = await ReadSectionAsync(request.Body, maxBytes, form.Memory, deadline.Token);
+            if (buffer is null)
+            {
+                form.Dispose();
+                return (null, new UploadFailure(UploadFailureKind.TooLarge, StatusCodes.Status413PayloadTooLarge,
+                    $"The request body is larger than the limit of {maxBytes:N0} bytes for this route."));
+            }
+
+            form.Add(new UploadedFile(null, buffer, length));
+            return (form, null);
+        }
+        catch (Exception e) when (Failure(e, deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested) is { } failure)
+        {
+            form.Dispose();
+            return (null, failure);
+        }
+        catch
+        {
+            form.Dispose();
+            throw;
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
     public void Dispose() => _slots.Dispose();
+
+    /// <summary>Kestrel's whole-body limit for this request: a route with many images takes more than one file's worth.</summary>
+    private static void LimitBody(HttpRequest request, long? maxBytes)
+    {
+        if (maxBytes is { } limit && request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature)
+        {
+            feature.MaxRequestBodySize = limit + (64 * 1024);
+        }
+    }
 
     private async Task<UploadFailure?> ReadPartsAsync(HttpRequest request, string boundary, FormSpec spec, ReceivedForm form, CancellationToken cancellationToken)
     {

@@ -1,0 +1,392 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using EmbeddingService.Imaging;
+using EmbeddingService.Inference;
+using EmbeddingService.Limits;
+using EmbeddingService.Model;
+using EmbeddingService.Uploads;
+using Microsoft.Extensions.Options;
+
+namespace EmbeddingService.Api;
+
+/// <summary>
+/// <c>POST /v1/embeddings</c> in OpenAI's shape, so OpenAI client libraries call the service unchanged. Inputs
+/// are texts or images given as data URIs (the service never fetches URLs); errors use OpenAI's error shape.
+/// </summary>
+public static class OpenAiEmbeddingsEndpoints
+{
+    public static IEndpointRouteBuilder MapOpenAiEmbeddings(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/v1/embeddings", EmbedAsync)
+            .WithName("OpenAiEmbeddings")
+            .WithSummary("OpenAI-compatible embeddings")
+            .WithDescription("{\"model\": \"clip\", \"input\": \"red shoes\" | [\"...\", {\"type\": \"image_url\", \"image_url\": {\"url\": \"data:image/jpeg;base64,...\"}}], " +
+                "\"encoding_format\": \"float\" | \"base64\", \"dimensions\": 1-512} -> {\"object\": \"list\", \"data\": [{\"object\": \"embedding\", \"index\": 0, " +
+                "\"embedding\": [...]}], \"model\": ..., \"usage\": {\"prompt_tokens\": n, \"total_tokens\": n}}. prompt_tokens counts text tokens.")
+            .Accepts<JsonElement>("application/json");
+        return app;
+    }
+
+    private static async Task<IResult> EmbedAsync(HttpContext context, TextEmbedder texts, ImageEmbedder images, UploadReceiver uploads,
+        IOptions<RequestLimits> limits, IOptions<UploadOptions> uploadOptions, IOptions<ApiOptions> options, CancellationToken cancellationToken)
+    {
+        var maxBody = (limits.Value.MaxBatchUploadBytes * 4 / 3) + limits.Value.MaxTextBodyBytes;
+        var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, maxBody, cancellationToken);
+        if (failure is not null)
+        {
+            return failure.Kind == UploadFailureKind.Busy ? Unavailable(context, 1, failure.Detail) : Error(failure.Status, failure.Detail, null);
+        }
+
+        using (body)
+        {
+            OpenAiRequest request;
+            try
+            {
+                request = OpenAiRequest.Parse(body!.Files[0].Content, limits.Value, uploadOptions.Value.MaxUploadBytes);
+            }
+            catch (OpenAiRequestException e)
+            {
+                return Error(e.Status, e.Message, e.Param);
+            }
+
+            using (request)
+            {
+                try
+                {
+                    return await EmbedItemsAsync(request, texts, images, cancellationToken);
+                }
+                catch (BatchRejectedException e)
+                {
+                    var (index, reason) = e.Rejected[0];
+                    return Error(StatusCodes.Status400BadRequest,
+                        $"input[{request.Items[request.ImageItems[index]].Index}] is not a usable image: {reason.Message}" +
+                        (e.Rejected.Count > 1 ? $" ({e.Rejected.Count} images in all)" : string.Empty), "input");
+                }
+                catch (ModelNotReadyException e)
+                {
+                    return Unavailable(context, options.Value.RetryAfterSeconds, e.Message);
+                }
+                catch (QueueFullException e)
+                {
+                    return Unavailable(context, 1, e.Message);
+                }
+                catch (TowerNotLoadedException e)
+                {
+                    return Error(StatusCodes.Status503ServiceUnavailable, e.Message, "input", "server_error");
+                }
+            }
+        }
+    }
+
+    private static async Task<IResult> EmbedItemsAsync(OpenAiRequest request, TextEmbedder texts, ImageEmbedder images, CancellationToken cancellationToken)
+    {
+        var textRun = request.TextItems.Count > 0
+            ? texts.EmbedAsync([.. request.TextItems.Select(i => request.Items[i].Text!)], cancellationToken)
+            : Task.FromResult(new TextEmbeddings([], 0, "cpu"));
+        var imageRun = request.ImageItems.Count > 0
+            ? images.EmbedManyAsync([.. request.ImageItems.Select(i => request.Items[i].Image!.Memory)], cancellationToken)
+            : Task.FromResult<IReadOnlyList<ImageEmbedding>>([]);
+        await Task.WhenAll(textRun, imageRun);
+        var vectors = new float[request.Items.Count][];
+        for (var i = 0; i < request.TextItems.Count; i++) vectors[request.TextItems[i]] = textRun.Result.Vectors[i];
+        for (var i = 0; i < request.ImageItems.Count; i++) vectors[request.ImageItems[i]] = imageRun.Result[i].Vector;
+        return TypedResults.Bytes(Write(vectors, request, textRun.Result.Tokens), "application/json");
+    }
+
+    /// <summary>The response, written directly: the embedding is either an array of floats or base64 of their bytes.</summary>
+    private static byte[] Write(float[][] vectors, OpenAiRequest request, int tokens)
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream))
+        {
+            json.WriteStartObject();
+            json.WriteString("object", "list");
+            json.WriteStartArray("data");
+            for (var i = 0; i < vectors.Length; i++)
+            {
+                var vector = vectors[i];
+                if (request.Dimensions is { } dimensions && dimensions < vector.Length)
+                {
+                    // Shortened embeddings as OpenAI defines them: the first n dimensions, L2-normalized again.
+                    vector = vector[..dimensions];
+                    TensorPrimitives.Divide(vector, TensorPrimitives.Norm(vector), vector);
+                }
+
+                json.WriteStartObject();
+                json.WriteString("object", "embedding");
+                json.WriteNumber("index", i);
+                if (request.Base64)
+                {
+                    json.WriteBase64String("embedding", MemoryMarshal.AsBytes(vector.AsSpan()));
+                }
+                else
+                {
+                    json.WriteStartArray("embedding");
+                    foreach (var value in vector) json.WriteNumberValue(value);
+                    json.WriteEndArray();
+                }
+
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteString("model", ClipModel.DisplayName);
+            json.WriteStartObject("usage");
+            json.WriteNumber("prompt_tokens", tokens);
+            json.WriteNumber("total_tokens", tokens);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
+        return stream.ToArray();
+    }
+
+    private static IResult Unavailable(HttpContext context, int retryAfterSeconds, string message)
+    {
+        context.Response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Error(StatusCodes.Status503ServiceUnavailable, message, null, "server_error");
+    }
+
+    internal static IResult Error(int status, string message, string? param, string type = "invalid_request_error") =>
+        TypedResults.Json(new OpenAiErrorEnvelope(new OpenAiError(message, status == StatusCodes.Status413PayloadTooLarge ? "invalid_request_error" : type, param,
+            status switch
+            {
+                StatusCodes.Status413PayloadTooLarge => "request_too_large",
+                StatusCodes.Status408RequestTimeout => "timeout",
+                StatusCodes.Status503ServiceUnavailable => "service_unavailable",
+                _ => null,
+            })), ApiJsonContext.Default.OpenAiErrorEnvelope, statusCode: status);
+}
+
+/// <summary>A parsed request: its items in order (text, or an image decoded into a buffer), and the options.</summary>
+internal sealed class OpenAiRequest : IDisposable
+{
+    private OpenAiRequest(List<OpenAiItem> items, bool base64, int? dimensions)
+    {
+        Items = items;
+        Base64 = base64;
+        Dimensions = dimensions;
+        TextItems = [.. Enumerable.Range(0, items.Count).Where(i => items[i].Text is not null)];
+        ImageItems = [.. Enumerable.Range(0, items.Count).Where(i => items[i].Image is not null)];
+    }
+
+    public List<OpenAiItem> Items { get; }
+
+    public List<int> TextItems { get; }
+
+    public List<int> ImageItems { get; }
+
+    public bool Base64 { get; }
+
+    public int? Dimensions { get; }
+
+    public void Dispose()
+    {
+        foreach (var item in Items) item.Image?.Dispose();
+    }
+
+    public static OpenAiRequest Parse(ReadOnlyMemory<byte> body, RequestLimits limits, long maxImageBytes)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 16 });
+        }
+        catch (JsonException e)
+        {
+            throw new OpenAiRequestException(StatusCodes.Status400BadRequest, $"The body is not valid JSON: {e.Message}", null);
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw Invalid("The body must be a JSON object.", null);
+            }
+
+            if (root.TryGetProperty("model", out var model) && model.ValueKind != JsonValueKind.String)
+            {
+                throw Invalid("'model' must be a string.", "model");
+            }
+
+            var base64 = false;
+            if (root.TryGetProperty("encoding_format", out var format))
+            {
+                base64 = format.ValueKind == JsonValueKind.String && format.ValueEquals("base64");
+                if (!base64 && !(format.ValueKind == JsonValueKind.String && format.ValueEquals("float")))
+                {
+                    throw Invalid("'encoding_format' must be \"float\" or \"base64\".", "encoding_format");
+                }
+            }
+
+            int? dimensions = null;
+            if (root.TryGetProperty("dimensions", out var dims) && dims.ValueKind != JsonValueKind.Null)
+            {
+                if (dims.ValueKind != JsonValueKind.Number || !dims.TryGetInt32(out var d) || d is < 1 or > 512)
+                {
+                    throw Invalid("'dimensions' must be an integer from 1 to 512.", "dimensions");
+                }
+
+                dimensions = d;
+            }
+
+            if (!root.TryGetProperty("input", out var input))
+            {
+                throw Invalid("'input' is required: a string, or an array of strings and image_url objects.", "input");
+            }
+
+            var items = new List<OpenAiItem>();
+            try
+            {
+                if (input.ValueKind == JsonValueKind.String)
+                {
+                    items.Add(Text(input, 0, limits));
+                }
+                else if (input.ValueKind == JsonValueKind.Array)
+                {
+                    var count = input.GetArrayLength();
+                    if (count == 0 || count > limits.MaxBatchItems)
+                    {
+                        throw Invalid(count == 0 ? "'input' is empty." : $"'input' has {count} items; at most {limits.MaxBatchItems} are accepted.", "input");
+                    }
+
+                    foreach (var item in input.EnumerateArray())
+                    {
+                        items.Add(Item(item, items.Count, limits, maxImageBytes));
+                    }
+                }
+                else
+                {
+                    throw Invalid("'input' must be a string or an array.", "input");
+                }
+
+                return new OpenAiRequest(items, base64, dimensions);
+            }
+            catch
+            {
+                foreach (var item in items) item.Image?.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private static OpenAiItem Item(JsonElement item, int index, RequestLimits limits, long maxImageBytes)
+    {
+        switch (item.ValueKind)
+        {
+            case JsonValueKind.String:
+                return Text(item, index, limits);
+            case JsonValueKind.Object when item.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String:
+                if (type.ValueEquals("text") && item.TryGetProperty("text", out var text))
+                {
+                    return Text(text, index, limits);
+                }
+
+                if (type.ValueEquals("image_url") && item.TryGetProperty("image_url", out var image))
+                {
+                    var url = image.ValueKind == JsonValueKind.Object && image.TryGetProperty("url", out var inner) ? inner : image;
+                    return new OpenAiItem(index, null, DataUri(url, index, maxImageBytes));
+                }
+
+                throw Invalid($"input[{index}]: an object must be {{\"type\": \"text\", \"text\": ...}} or {{\"type\": \"image_url\", \"image_url\": {{\"url\": \"data:...\"}}}}.", "input");
+            case JsonValueKind.Array or JsonValueKind.Number:
+                throw Invalid($"input[{index}]: token arrays are not accepted (CLIP's tokenizer is not OpenAI's); send the text.", "input");
+            default:
+                throw Invalid($"input[{index}] must be a string or an image_url object.", "input");
+        }
+    }
+
+    private static OpenAiItem Text(JsonElement element, int index, RequestLimits limits)
+    {
+        if (EmbedTextEndpoints.One(element, $"input[{index}]", limits) is { } problem)
+        {
+            var status = problem.StatusCode;
+            throw new OpenAiRequestException(status == StatusCodes.Status413PayloadTooLarge ? status : StatusCodes.Status400BadRequest, problem.ProblemDetails.Detail!, "input");
+        }
+
+        return new OpenAiItem(index, element.GetString(), null);
+    }
+
+    /// <summary>Decodes <c>data:[type];base64,...</c> straight from the body's UTF-8 into a buffer; anything else is refused.</summary>
+    private static ByteBuffer DataUri(JsonElement url, int index, long maxImageBytes)
+    {
+        if (url.ValueKind != JsonValueKind.String)
+        {
+            throw Invalid($"input[{index}]: image_url.url must be a string.", "input");
+        }
+
+        var raw = JsonMarshal.GetRawUtf8Value(url);
+        var value = raw.Length >= 2 ? raw[1..^1] : raw;
+        byte[]? unescaped = null;
+        if (value.Contains((byte)'\\'))
+        {
+            unescaped = System.Text.Encoding.UTF8.GetBytes(url.GetString()!);
+            value = unescaped;
+        }
+
+        var comma = value.IndexOf((byte)',');
+        if (!value.StartsWith("data:"u8) || comma < 0)
+        {
+            throw Invalid($"input[{index}]: only data: URIs are accepted (data:image/jpeg;base64,...); the service never fetches URLs.", "input");
+        }
+
+        if (!value[..comma].EndsWith(";base64"u8))
+        {
+            throw Invalid($"input[{index}]: the data URI must be base64 (data:image/...;base64,...).", "input");
+        }
+
+        var encoded = value[(comma + 1)..];
+        var maxLength = System.Buffers.Text.Base64.GetMaxDecodedFromUtf8Length(encoded.Length);
+        if (maxLength > maxImageBytes + 3)
+        {
+            throw new OpenAiRequestException(StatusCodes.Status413PayloadTooLarge,
+                $"input[{index}]: the image is larger than the limit of {maxImageBytes:N0} bytes (MAX_UPLOAD_BYTES).", "input");
+        }
+
+        var buffer = BoundedBufferPool.Uploads.Rent(Math.Max(maxLength, 1));
+        if (System.Buffers.Text.Base64.DecodeFromUtf8(encoded, buffer.Span, out _, out var written) != System.Buffers.OperationStatus.Done)
+        {
+            buffer.Dispose();
+            throw Invalid($"input[{index}]: the data URI is not valid base64.", "input");
+        }
+
+        return buffer.TakeFirst(written);
+    }
+
+    private static OpenAiRequestException Invalid(string message, string? param) => new(StatusCodes.Status400BadRequest, message, param);
+
+}
+
+/// <summary>One input: a text, or a decoded image.</summary>
+internal sealed record OpenAiItem(int Index, string? Text, ByteBuffer? Image);
+
+/// <summary>A request this route refuses, with the status and the parameter at fault.</summary>
+internal sealed class OpenAiRequestException : Exception
+{
+    public OpenAiRequestException()
+    {
+    }
+
+    public OpenAiRequestException(string message)
+        : base(message)
+    {
+    }
+
+    public OpenAiRequestException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public OpenAiRequestException(int status, string message, string? param)
+        : base(message)
+    {
+        Status = status;
+        Param = param;
+    }
+
+    public int Status { get; } = StatusCodes.Status400BadRequest;
+
+    public string? Param { get; }
+}
