@@ -11,7 +11,7 @@ internal static class HostileBench
         // Warmed up by normal traffic, so the baseline holds what serving normal requests needs.
         await HttpLoad.RunAsync(service.Address, image, 8, double.MaxValue, 500);
         var warmed = service.ResidentMiB().Current;
-        var generator = new HostileCases(HostileCases.LoadImages(Path.Combine(options.SharedDirectory, "images")), HostileCases.ImageRoutes);
+        var generator = new HostileCases(HostileCases.LoadImages(Path.Combine(options.SharedDirectory, "images")), HostileCases.Routes);
         await using var memory = new ResidentMemory(service.ProcessId);
         var started = DateTime.UtcNow;
         var fuzz = await FuzzRunner.RunAsync(service.Address.Host, service.Address.Port, generator.Generate(1, options.HostileRequests), 4, TimeSpan.FromSeconds(90));

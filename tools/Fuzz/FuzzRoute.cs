@@ -13,6 +13,44 @@ public abstract record FuzzRoute(string Method, string Path)
     public abstract IEnumerable<(string Name, Func<byte[], Random, FuzzCase> Make)> Breakers();
 
     public static string NewBoundary(Random random) => $"fuzz{random.NextInt64():x16}";
+
+    protected FuzzCase Case(string name, byte[] request, bool halfClose = false) => new("framing", $"{Path} {name}", request, halfClose);
+
+    protected byte[] Post(string? contentType, byte[] body, long? length = null, string? headers = null) =>
+        HttpRequests.Build(Method, Path, contentType, body, length, headers);
+
+    /// <summary>Broken HTTP around a well-formed body: lying lengths, bad chunking, huge headers, a missing content type.</summary>
+    protected IEnumerable<(string Name, Func<byte[], Random, FuzzCase> Make)> HttpBreakers()
+    {
+        yield return ("truncated-body", (payload, r) =>
+        {
+            var (type, body) = Wrap(payload, r);
+            var request = Post(type, body);
+            return Case("truncated-body", request[..(request.Length - r.Next(1, Math.Max(2, body.Length)))], halfClose: true);
+        });
+        yield return ("no-content-type", (payload, r) => Case("no-content-type", Post(null, Wrap(payload, r).Body)));
+        yield return ("content-length-short", (payload, r) =>
+        {
+            var (type, body) = Wrap(payload, r);
+            return Case("content-length-short", Post(type, body, length: r.Next(0, body.Length)));
+        });
+        yield return ("content-length-huge", (payload, r) =>
+        {
+            var (type, body) = Wrap(payload, r);
+            return Case("content-length-huge", Post(type, body, length: long.MaxValue / 2), halfClose: true);
+        });
+        yield return ("content-length-invalid", (payload, r) =>
+        {
+            var (type, body) = Wrap(payload, r);
+            return Case("content-length-invalid", [.. System.Text.Encoding.ASCII.GetBytes($"{Method} {Path} HTTP/1.1\r\nHost: x\r\nContent-Type: {type}\r\nContent-Length: -5\r\n\r\n"), .. body]);
+        });
+        yield return ("chunked-garbage", (payload, r) => Case("chunked-garbage", HttpRequests.Chunked(Method, Path, Wrap(payload, r).ContentType, "zz\r\nhello\r\n0\r\n\r\n")));
+        yield return ("huge-request-header", (payload, r) =>
+        {
+            var (type, body) = Wrap(payload, r);
+            return Case("huge-request-header", Post(type, body, headers: $"X-Huge: {new string('h', 64 * 1024)}\r\n"));
+        });
+    }
 }
 
 /// <summary>A multipart route whose file field carries an image.</summary>
@@ -29,10 +67,7 @@ public sealed record MultipartImageRoute(string Method, string Path, string File
 
     public override IEnumerable<(string Name, Func<byte[], Random, FuzzCase> Make)> Breakers()
     {
-        FuzzCase Case(string name, byte[] request, bool halfClose = false) => new("framing", $"{Path} {name}", request, halfClose);
-        byte[] Post(string? contentType, byte[] body, long? length = null, string? headers = null) =>
-            HttpRequests.Build(Method, Path, contentType, body, length, headers);
-
+        foreach (var breaker in HttpBreakers()) yield return breaker;
         yield return ("no-closing-boundary", (image, r) =>
         {
             var body = new MultipartBody(NewBoundary(r)).File(FileField, "a.jpg", image);
@@ -42,12 +77,6 @@ public sealed record MultipartImageRoute(string Method, string Path, string File
         {
             var body = new MultipartBody(NewBoundary(r)).File(FileField, "a.jpg", image).ToArray();
             return Case("wrong-boundary", Post($"multipart/form-data; boundary={NewBoundary(r)}", body));
-        });
-        yield return ("truncated-body", (image, r) =>
-        {
-            var (type, body) = Wrap(image, r);
-            var request = Post(type, body);
-            return Case("truncated-body", request[..(request.Length - r.Next(1, body.Length))], halfClose: true);
         });
         yield return ("body-ends-mid-headers", (image, r) =>
         {
@@ -82,29 +111,6 @@ public sealed record MultipartImageRoute(string Method, string Path, string File
             string[] types = ["text/plain", "application/json", "multipart/mixed; boundary=x", "multipart/form-data", "multipart/form-data; boundary=",
                 $"multipart/form-data; boundary={new string('b', 200)}", "application/x-www-form-urlencoded", "image/jpeg", ";;;", "multipart/form-data; boundary=\"unterminated"];
             return Case("wrong-content-type", Post(types[r.Next(types.Length)], body));
-        });
-        yield return ("no-content-type", (image, r) => Case("no-content-type", Post(null, Wrap(image, r).Body)));
-        yield return ("content-length-short", (image, r) =>
-        {
-            var (type, body) = Wrap(image, r);
-            return Case("content-length-short", Post(type, body, length: r.Next(0, body.Length)));
-        });
-        yield return ("content-length-huge", (image, r) =>
-        {
-            var (type, body) = Wrap(image, r);
-            return Case("content-length-huge", Post(type, body, length: long.MaxValue / 2), halfClose: true);
-        });
-        yield return ("content-length-invalid", (image, r) =>
-        {
-            var (type, body) = Wrap(image, r);
-            return Case("content-length-invalid", [.. System.Text.Encoding.ASCII.GetBytes($"{Method} {Path} HTTP/1.1\r\nHost: x\r\nContent-Type: {type}\r\nContent-Length: -5\r\n\r\n"), .. body]);
-        });
-        yield return ("chunked-garbage", (image, r) =>
-            Case("chunked-garbage", HttpRequests.Chunked(Method, Path, $"multipart/form-data; boundary={NewBoundary(r)}", "zz\r\nhello\r\n0\r\n\r\n")));
-        yield return ("huge-request-header", (image, r) =>
-        {
-            var (type, body) = Wrap(image, r);
-            return Case("huge-request-header", Post(type, body, headers: $"X-Huge: {new string('h', 64 * 1024)}\r\n"));
         });
         yield return ("lf-only-lines", (image, r) =>
         {

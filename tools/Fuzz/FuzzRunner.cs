@@ -155,10 +155,10 @@ public static class FuzzRunner
 
             if (read == 0) break;
             length += read;
+            // Enough once the headers are in and the body's first part (the error's detail) with them.
             var text = Encoding.ASCII.GetString(buffer, 0, length);
             var headerEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
-            if (headerEnd >= 0 && (text.Contains("\"detail\"", StringComparison.Ordinal) || !text.Contains("application/problem+json", StringComparison.Ordinal)
-                || text.Length - headerEnd > 2048))
+            if (headerEnd >= 0 && length - (headerEnd + 4) >= Math.Min(ContentLength(text[..headerEnd]), 4096))
             {
                 break;
             }
@@ -171,9 +171,25 @@ public static class FuzzRunner
             return (0, length == 0 ? "connection closed without an answer" : $"not HTTP: {response[..Math.Min(40, response.Length)]}");
         }
 
-        var detailAt = response.IndexOf("\"detail\":\"", StringComparison.Ordinal);
-        var detail = detailAt < 0 ? null : response[(detailAt + 10)..].Split('"')[0];
+        // A problem's "detail", or the "message" of an error in OpenAI's shape.
+        var detailAt = response.IndexOf("\"detail\":\"", StringComparison.Ordinal) is >= 0 and var d ? d + 10
+            : response.IndexOf("\"message\":\"", StringComparison.Ordinal) is >= 0 and var m ? m + 11 : -1;
+        var detail = detailAt < 0 ? null : response[detailAt..].Split('"')[0];
         return (status, detail);
+    }
+
+    private static int ContentLength(string headers)
+    {
+        foreach (var line in headers.Split("\r\n"))
+        {
+            if (line.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase)
+                && int.TryParse(line.AsSpan(15).Trim(), System.Globalization.CultureInfo.InvariantCulture, out var length))
+            {
+                return length;
+            }
+        }
+
+        return 0;
     }
 }
 

@@ -25,8 +25,15 @@ public sealed class HostileCases
         _crafted = [.. CraftedImages.All(jpeg, png)];
     }
 
-    /// <summary>The routes every service of this project has that take a body.</summary>
-    public static IReadOnlyList<FuzzRoute> ImageRoutes { get; } = [new MultipartImageRoute("POST", "/embed-image", "file")];
+    /// <summary>Every route of the service that takes a body.</summary>
+    public static IReadOnlyList<FuzzRoute> Routes { get; } =
+    [
+        new MultipartImageRoute("POST", "/embed-image", "file"),
+        new MultipartImageRoute("POST", "/embed-images", "files", Files: 3),
+        new JsonRoute("POST", "/embed-text", ["{\"text\": \"red leather handbag\"}", "{\"texts\": [\"a photo of a cat\", \"Café crème & croissant\", \"😀\"]}"]),
+        new OpenAiRoute("POST", "/v1/embeddings", ["{\"model\": \"clip\", \"input\": \"red shoes\"}",
+            "{\"model\": \"clip\", \"input\": [\"a\", \"b\"], \"encoding_format\": \"base64\", \"dimensions\": 64}"]),
+    ];
 
     public static IReadOnlyList<(string Name, byte[] Bytes)> LoadImages(string directory) =>
         [.. Directory.EnumerateFiles(directory).Order(StringComparer.Ordinal).Select(p => (Path.GetFileName(p), File.ReadAllBytes(p)))];

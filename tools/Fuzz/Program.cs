@@ -4,6 +4,7 @@ using Fuzz;
 // Sends hostile requests to a started service and prints what it answered; exits 1 on any 5xx (but 503) or missing answer.
 string url = "http://127.0.0.1:8000", images = Path.Combine("..", "shared", "images");
 int count = 10_000, seed = 1, concurrency = 4, pid = 0;
+string? route = null;
 for (var i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -15,14 +16,22 @@ for (var i = 0; i < args.Length; i++)
         case "--concurrency": concurrency = int.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--images": images = Next(); break;
         case "--pid": pid = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+        case "--route": route = Next(); break;
         default:
-            Console.Error.WriteLine("usage: Fuzz [--url URL] [--count N] [--seed N] [--concurrency N] [--images DIR] [--pid SERVICE_PID]");
+            Console.Error.WriteLine("usage: Fuzz [--url URL] [--count N] [--seed N] [--concurrency N] [--images DIR] [--pid SERVICE_PID] [--route PATH]");
             return 2;
     }
 }
 
 var target = new Uri(url);
-var generator = new HostileCases(HostileCases.LoadImages(images), HostileCases.ImageRoutes);
+var routes = HostileCases.Routes.Where(r => route is null || r.Path == route).ToList();
+if (routes.Count == 0)
+{
+    Console.Error.WriteLine($"no route {route}; routes: {string.Join(", ", HostileCases.Routes.Select(r => r.Path))}");
+    return 2;
+}
+
+var generator = new HostileCases(HostileCases.LoadImages(images), routes);
 Console.WriteLine($"{count:N0} hostile requests (seed {seed}, {concurrency} at once) to {target}");
 await using var memory = pid > 0 ? new ResidentMemory(pid) : null;
 var report = await FuzzRunner.RunAsync(target.Host, target.Port, generator.Generate(seed, count), concurrency, TimeSpan.FromSeconds(90),

@@ -91,7 +91,7 @@ public static class EmbedTextEndpoints
 
             if (hasText)
             {
-                return One(text, "text", limits) is { } problem ? (null, true, problem) : ([text.GetString()!], true, null);
+                return One(text, "text", limits) is { } problem ? (null, true, problem) : ([Text(text)], true, null);
             }
 
             if (many.ValueKind != JsonValueKind.Array)
@@ -113,7 +113,7 @@ public static class EmbedTextEndpoints
                     return (null, false, problem);
                 }
 
-                texts.Add(item.GetString()!);
+                texts.Add(Text(item));
             }
 
             return (texts, false, null);
@@ -122,7 +122,10 @@ public static class EmbedTextEndpoints
         static (List<string>?, bool, ProblemHttpResult?) Invalid(string detail) => (null, false, Problems.Create(StatusCodes.Status422UnprocessableEntity, detail));
     }
 
-    /// <summary>Checks one text: a non-blank string within MAX_TEXT_CHARS.</summary>
+    /// <summary>A string that <see cref="One"/> accepted.</summary>
+    internal static string Text(JsonElement element) => element.GetString()!;
+
+    /// <summary>Checks one text: a non-blank string of valid Unicode within MAX_TEXT_CHARS.</summary>
     internal static ProblemHttpResult? One(JsonElement element, string name, RequestLimits limits)
     {
         if (element.ValueKind != JsonValueKind.String)
@@ -130,7 +133,17 @@ public static class EmbedTextEndpoints
             return Problems.Create(StatusCodes.Status422UnprocessableEntity, $"\"{name}\" must be a string, not {element.ValueKind.ToString().ToLowerInvariant()}.");
         }
 
-        var value = element.GetString()!;
+        string value;
+        try
+        {
+            value = element.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            // Found by the fuzz suite: JSON's syntax allows invalid UTF-8 bytes and unpaired \ud800 escapes; they are not text.
+            return Problems.Create(StatusCodes.Status400BadRequest, $"\"{name}\" is not valid Unicode text (invalid UTF-8, or an unpaired surrogate escape).");
+        }
+
         if (string.IsNullOrWhiteSpace(value))
         {
             return Problems.Create(StatusCodes.Status422UnprocessableEntity, $"\"{name}\" is empty.");

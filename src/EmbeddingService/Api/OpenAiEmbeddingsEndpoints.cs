@@ -306,7 +306,7 @@ internal sealed class OpenAiRequest : IDisposable
             throw new OpenAiRequestException(status == StatusCodes.Status413PayloadTooLarge ? status : StatusCodes.Status400BadRequest, problem.ProblemDetails.Detail!, "input");
         }
 
-        return new OpenAiItem(index, element.GetString(), null);
+        return new OpenAiItem(index, EmbedTextEndpoints.Text(element), null);
     }
 
     /// <summary>Decodes <c>data:[type];base64,...</c> straight from the body's UTF-8 into a buffer; anything else is refused.</summary>
@@ -319,11 +319,19 @@ internal sealed class OpenAiRequest : IDisposable
 
         var raw = JsonMarshal.GetRawUtf8Value(url);
         var value = raw.Length >= 2 ? raw[1..^1] : raw;
-        byte[]? unescaped = null;
         if (value.Contains((byte)'\\'))
         {
-            unescaped = System.Text.Encoding.UTF8.GetBytes(url.GetString()!);
-            value = unescaped;
+            string unescaped;
+            try
+            {
+                unescaped = url.GetString()!;
+            }
+            catch (InvalidOperationException)
+            {
+                throw Invalid($"input[{index}]: image_url.url is not valid Unicode text.", "input");
+            }
+
+            value = System.Text.Encoding.UTF8.GetBytes(unescaped);
         }
 
         var comma = value.IndexOf((byte)',');

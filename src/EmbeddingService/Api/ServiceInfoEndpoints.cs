@@ -15,6 +15,9 @@ public static class ServiceInfoEndpoints
         ["GET /"] = "this description",
         ["GET /health"] = "health and model status",
         ["POST /embed-image"] = "multipart field 'file' -> L2-normalized 512-d embedding",
+        ["POST /embed-images"] = "multipart fields 'files' (up to MAX_BATCH_ITEMS) -> embeddings in order, all or nothing",
+        ["POST /embed-text"] = "JSON {\"text\": \"...\"} or {\"texts\": [...]} -> embedding(s) in the same space as images",
+        ["POST /v1/embeddings"] = "OpenAI-compatible: texts and image data URIs -> embeddings",
         ["GET /openapi.json"] = "OpenAPI document",
         ["GET /docs"] = "interactive API documentation",
     };

@@ -8,8 +8,11 @@ internal static class TiffDecoder
 {
     static TiffDecoder() => Tiff.SetErrorHandler(new SilentErrors());
 
-    /// <summary>Bytes a decode holds at its peak: libtiff's raster and the image it is copied into.</summary>
-    public static long WorkingBytes(int width, int height) => 2L * width * height * 4;
+    /// <summary>
+    /// Bytes a decode holds at its peak: libtiff's raster, the image it is copied into, and a decompressed strip
+    /// (at most the whole image at 8 samples of 8 bits, or 4 of 16, per pixel).
+    /// </summary>
+    public static long WorkingBytes(int width, int height) => 16L * width * height;
 
     public static (int Width, int Height) ReadSize(ReadOnlyMemory<byte> data) => Guard(data, tiff => Size(tiff));
 

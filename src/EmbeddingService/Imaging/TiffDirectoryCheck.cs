@@ -5,10 +5,14 @@ namespace EmbeddingService.Imaging;
 /// <summary>
 /// Checks the first TIFF directory against the file's length before LibTiff.NET reads it. The library trusts
 /// counts and offsets: a crafted 300-byte file whose strip byte count says 2 GB makes it allocate and clear 2 GB
-/// (RSS reached 4 GB in the fuzz benchmark). Every entry's data and every strip or tile must lie inside the file.
+/// (RSS reached 4 GB in the fuzz benchmark). Every entry's data and every strip or tile must lie inside the file,
+/// and samples are bounded, because the decompressed strip buffer is sized by width x rows x samples x bits: a
+/// directory claiming 65,535 samples per pixel made it allocate gigabytes.
 /// </summary>
 internal static class TiffDirectoryCheck
 {
+    private const ushort BitsPerSample = 258;
+    private const ushort SamplesPerPixel = 277;
     private const ushort StripOffsets = 273;
     private const ushort StripByteCounts = 279;
     private const ushort TileOffsets = 324;
@@ -52,13 +56,25 @@ internal static class TiffDirectoryCheck
                 throw Corrupt($"tag {tag} points past the end of the file");
             }
 
-            if (tag is StripOffsets or StripByteCounts or TileOffsets or TileByteCounts && type is 3 or 4)
+            if (tag == SamplesPerPixel && type is 3 or 4 && (type == 3 ? U16(data, (int)values, little) : U32(data, (int)values, little)) > 8)
+            {
+                throw Corrupt("it claims more than 8 samples per pixel");
+            }
+
+            if (tag is StripOffsets or StripByteCounts or TileOffsets or TileByteCounts or BitsPerSample && type is 3 or 4)
             {
                 for (var v = 0L; v < count; v++)
                 {
                     var at = (int)(values + (v * TypeSize(type)));
                     var value = type == 3 ? (uint)U16(data, at, little) : U32(data, at, little);
-                    if (value > data.Length)
+                    if (tag == BitsPerSample)
+                    {
+                        if (value > 16)
+                        {
+                            throw Corrupt($"{value} bits per sample are not supported (1 to 16)");
+                        }
+                    }
+                    else if (value > data.Length)
                     {
                         throw Corrupt($"a strip or tile (tag {tag}) of {value:N0} lies outside a file of {data.Length:N0} bytes");
                     }

@@ -21,6 +21,9 @@ public sealed partial class ClipTokenizer
     /// <summary>Words cached at most (each a few ids); beyond it words are still encoded, just not kept.</summary>
     private const int CacheLimit = 100_000;
 
+    /// <summary>Longer words are not cached: real words repeat, junk ones (up to MAX_TEXT_CHARS long) do not.</summary>
+    private const int CachedWordLength = 64;
+
     private static readonly string[] ByteSymbols = BuildByteSymbols();
 
     private readonly Dictionary<string, int> _vocabulary;
@@ -104,7 +107,7 @@ public sealed partial class ClipTokenizer
         }
 
         var ids = Bpe(word);
-        if (_cache.Count < CacheLimit)
+        if (word.Length <= CachedWordLength && _cache.Count < CacheLimit)
         {
             _cache.TryAdd(word, ids);
         }

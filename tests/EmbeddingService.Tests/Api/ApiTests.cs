@@ -30,12 +30,18 @@ public sealed class ApiTests
         Assert.True(info.RootElement.GetProperty("synthetic_weights").GetBoolean());
         Assert.Equal(512, info.RootElement.GetProperty("embedding_dimension").GetInt32());
         Assert.Equal("cpu", info.RootElement.GetProperty("device").GetString());
-        Assert.True(info.RootElement.GetProperty("endpoints").TryGetProperty("POST /embed-image", out _));
+        foreach (var endpoint in new[] { "POST /embed-image", "POST /embed-images", "POST /embed-text", "POST /v1/embeddings" })
+        {
+            Assert.True(info.RootElement.GetProperty("endpoints").TryGetProperty(endpoint, out _), endpoint);
+        }
 
         var openApi = await client.GetStringAsync(new Uri("/openapi.json", UriKind.Relative));
         Assert.Contains("\"/embed-image\"", openApi, StringComparison.Ordinal);
         Assert.Contains("multipart/form-data", openApi, StringComparison.Ordinal);
         Assert.Contains("\"binary\"", openApi, StringComparison.Ordinal);
+        Assert.Contains("\"/embed-text\"", openApi, StringComparison.Ordinal);
+        Assert.Contains("red leather handbag", openApi, StringComparison.Ordinal);
+        Assert.Contains("\"/v1/embeddings\"", openApi, StringComparison.Ordinal);
         var docs = await client.GetStringAsync(new Uri("/docs/index.html", UriKind.Relative));
         Assert.Contains("swagger", docs, StringComparison.OrdinalIgnoreCase);
     }

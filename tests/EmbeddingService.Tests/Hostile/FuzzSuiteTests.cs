@@ -7,7 +7,8 @@ namespace EmbeddingService.Tests.Hostile;
 
 /// <summary>
 /// The fuzz suite: deterministic hostile requests (mutated real images, images crafted against every decoder,
-/// broken multipart and HTTP framing) against the service as users run it, over raw TCP.
+/// broken JSON, broken multipart and HTTP framing) to every route that takes a body, against the service as users
+/// run it, over raw TCP.
 /// </summary>
 public sealed class FuzzSuiteTests(ITestOutputHelper output)
 {
@@ -24,7 +25,7 @@ public sealed class FuzzSuiteTests(ITestOutputHelper output)
             ["LOG_LEVEL"] = "warning",
         });
         var images = HostileCases.LoadImages(Path.Combine(SharedData.Root, "images"));
-        var generator = new HostileCases(images, HostileCases.ImageRoutes);
+        var generator = new HostileCases(images, HostileCases.Routes);
         await using var memory = new ResidentMemory(service.ProcessId);
 
         var report = await FuzzRunner.RunAsync("127.0.0.1", port, generator.Generate(seed: 1, Cases), concurrency: 4, TimeSpan.FromSeconds(60));
@@ -36,7 +37,8 @@ public sealed class FuzzSuiteTests(ITestOutputHelper output)
         Assert.True(report.ServerErrors == 0 && report.NoAnswer == 0, report.Summary());
         Assert.True(service.Failures.Count == 0, string.Join('\n', service.Failures.Take(5)));
         // Every family was exercised, and the service also accepted what was still a valid image.
-        Assert.Equal(["crafted", "framing", "mutated"], report.Outcomes.Select(o => o.Case.Family).Distinct().Order(StringComparer.Ordinal));
+        Assert.Equal(["crafted", "framing", "json", "mutated"], report.Outcomes.Select(o => o.Case.Family).Distinct().Order(StringComparer.Ordinal));
+        Assert.All(HostileCases.Routes, route => Assert.Contains(report.Outcomes, o => o.Case.Name.StartsWith(route.Path + " ", StringComparison.Ordinal)));
         Assert.Contains(report.Outcomes, o => o.Status == 200);
         // The service's own refusals of images say why (Kestrel's refusals of broken HTTP carry no body).
         Assert.All(report.Outcomes.Where(o => o.Case.Family != "framing" && o.Status is >= 400 and < 500), o => Assert.False(string.IsNullOrEmpty(o.Detail), o.Case.Name));
@@ -50,7 +52,7 @@ public sealed class FuzzSuiteTests(ITestOutputHelper output)
     {
         byte[] jpeg = [0xFF, 0xD8, 0xFF, 0xE0, .. new byte[600]];
         byte[] png = [0x89, (byte)'P', (byte)'N', (byte)'G', .. new byte[600]];
-        var generator = new HostileCases([("a.jpg", jpeg), ("b.png", png)], HostileCases.ImageRoutes);
+        var generator = new HostileCases([("a.jpg", jpeg), ("b.png", png)], HostileCases.Routes);
         var first = generator.Generate(seed: 3, 200).ToList();
         var second = generator.Generate(seed: 3, 200).ToList();
         Assert.Equal(first.Select(c => c.Name), second.Select(c => c.Name));
