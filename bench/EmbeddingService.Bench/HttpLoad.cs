@@ -28,10 +28,26 @@ internal sealed record LoadResult(int Succeeded, double Seconds, double[] Sorted
     public string FailureSummary => Failures.Count == 0 ? "no errors" : string.Join(", ", Failures.OrderBy(f => f.Key).Select(f => $"{f.Value} x {f.Key}"));
 }
 
-/// <summary>Closed-loop clients posting one image to /embed-image, each as soon as its previous answer came.</summary>
+/// <summary>Closed-loop clients posting one request each as soon as its previous answer came.</summary>
 internal static class HttpLoad
 {
-    public static async Task<LoadResult> RunAsync(Uri service, byte[] image, int clients, double seconds, int maxRequests = int.MaxValue)
+    /// <summary>One image to /embed-image.</summary>
+    public static Task<LoadResult> RunAsync(Uri service, byte[] image, int clients, double seconds, int maxRequests = int.MaxValue) =>
+        RunAsync(service, "/embed-image", () =>
+        {
+            var form = new MultipartFormDataContent();
+            var file = new ByteArrayContent(image);
+            file.Headers.ContentType = new MediaTypeHeaderValue("image/jpeg");
+            form.Add(file, "file", "image.jpg");
+            return form;
+        }, clients, seconds, maxRequests);
+
+    /// <summary>One text to /embed-text.</summary>
+    public static Task<LoadResult> RunTextAsync(Uri service, string text, int clients, double seconds) =>
+        RunAsync(service, "/embed-text", () => new StringContent(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["text"] = text }),
+            System.Text.Encoding.UTF8, "application/json"), clients, seconds, int.MaxValue);
+
+    public static async Task<LoadResult> RunAsync(Uri service, string path, Func<HttpContent> content, int clients, double seconds, int maxRequests)
     {
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients, PooledConnectionLifetime = TimeSpan.FromMinutes(10) })
         {
@@ -49,12 +65,9 @@ internal static class HttpLoad
         {
             while (clock.Elapsed.TotalSeconds < seconds && Interlocked.Increment(ref issued) <= maxRequests)
             {
-                using var form = new MultipartFormDataContent();
-                var file = new ByteArrayContent(image);
-                file.Headers.ContentType = new MediaTypeHeaderValue("image/jpeg");
-                form.Add(file, "file", "image.jpg");
+                using var body = content();
                 var start = clock.Elapsed.TotalMilliseconds;
-                using var response = await http.PostAsync(new Uri("/embed-image", UriKind.Relative), form);
+                using var response = await http.PostAsync(new Uri(path, UriKind.Relative), body);
                 await response.Content.ReadAsByteArrayAsync();
                 var elapsed = clock.Elapsed.TotalMilliseconds - start;
                 lock (latencies)
