@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 + pgvector for development and tests, on 127.0.0.1 at a free port.
+#   scripts/postgres.sh start   installs what is missing, starts the cluster (idempotent), prints its URL
+#   scripts/postgres.sh url     prints the URL of the running cluster
+#   scripts/postgres.sh stop    stops it (the data stays in $PG_TEST_DIR until the next start)
+# Installs bookworm's postgresql-15 and postgresql-server-dev-15, and builds pgvector from Debian's *source*
+# package (a deb-src line for trixie, source only: no binary package is taken from trixie).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/prerequisites.sh
+source scripts/prerequisites.sh
+
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_TEST_DIR=${PG_TEST_DIR:-/tmp/embedding-service-postgres}
+DATA=$PG_TEST_DIR/data
+URL_FILE=$PG_TEST_DIR/url
+
+as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+install_pgvector() {
+  [ -f /usr/share/postgresql/15/extension/vector.control ] && return 0
+  # The same mirror the machine already uses for bookworm, as a source-only entry for trixie.
+  local uri
+  uri=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 ~ /^bookworm/ { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
+  [ -n "$uri" ] || { echo "no Debian mirror found in the apt sources to fetch pgvector's source package from" >&2; exit 1; }
+  local list=/etc/apt/sources.list.d/pgvector-trixie-src.sources
+  if [ ! -f "$list" ]; then
+    printf 'Types: deb-src\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" \
+      | $(need_root) tee "$list" >/dev/null
+    $(need_root) apt-get update -qq
+  fi
+  local build
+  build=$(mktemp -d)
+  (
+    cd "$build"
+    apt-get source -qq --download-only -o APT::Sandbox::User=root pgvector >/dev/null
+    dpkg-source -x --no-check ./pgvector_*.dsc src >/dev/null
+    cd src
+    make -s PG_CONFIG=$PG_BIN/pg_config >/dev/null
+    $(need_root) make -s PG_CONFIG=$PG_BIN/pg_config install >/dev/null
+  )
+  rm -rf "$build"
+}
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+running() { [ -f "$DATA/postmaster.pid" ] && as_postgres $PG_BIN/pg_ctl -D "$DATA" status >/dev/null 2>&1; }
+
+start() {
+  apt_install postgresql-15 postgresql-server-dev-15 dpkg-dev make gcc python3
+  install_pgvector
+  if running; then cat "$URL_FILE"; return 0; fi
+  $(need_root) mkdir -p "$PG_TEST_DIR"
+  $(need_root) chown postgres: "$PG_TEST_DIR" 2>/dev/null || true
+  if [ ! -f "$DATA/PG_VERSION" ]; then
+    as_postgres $PG_BIN/initdb -D "$DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  local port
+  port=$(free_port)
+  as_postgres $PG_BIN/pg_ctl -D "$DATA" -l "$PG_TEST_DIR/log" -w -o "-p $port -k $PG_TEST_DIR -c listen_addresses=127.0.0.1" start >/dev/null
+  local url="postgresql://postgres@127.0.0.1:$port/postgres"
+  as_postgres psql -q -h 127.0.0.1 -p "$port" -U postgres -c "CREATE EXTENSION IF NOT EXISTS vector" postgres >/dev/null
+  echo "$url" | as_postgres tee "$URL_FILE" >/dev/null
+  echo "$url"
+}
+
+case "${1:-}" in
+  start) start ;;
+  url) running && cat "$URL_FILE" || { echo "not running; scripts/postgres.sh start" >&2; exit 1; } ;;
+  stop) if running; then as_postgres $PG_BIN/pg_ctl -D "$DATA" -m fast -w stop >/dev/null; fi ;;
+  *) echo "usage: scripts/postgres.sh start|url|stop" >&2; exit 2 ;;
+esac
