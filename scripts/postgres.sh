@@ -60,7 +60,7 @@ start() {
   port=$(free_port)
   as_postgres $PG_BIN/pg_ctl -D "$DATA" -l "$PG_TEST_DIR/log" -w -o "-p $port -k $PG_TEST_DIR -c listen_addresses=127.0.0.1" start >/dev/null
   local url="postgresql://postgres@127.0.0.1:$port/postgres"
-  as_postgres psql -q -h 127.0.0.1 -p "$port" -U postgres -c "CREATE EXTENSION IF NOT EXISTS vector" postgres >/dev/null
+  PGOPTIONS='-c client_min_messages=warning' as_postgres psql -q -h 127.0.0.1 -p "$port" -U postgres -c "CREATE EXTENSION IF NOT EXISTS vector" postgres >/dev/null
   echo "$url" | as_postgres tee "$URL_FILE" >/dev/null
   echo "$url"
 }
