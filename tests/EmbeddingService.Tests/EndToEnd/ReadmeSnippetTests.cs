@@ -42,11 +42,17 @@ public sealed partial class ReadmeSnippetTests(ReadmeServiceFixture fixture) : I
     public async Task The_readme_curl_commands_run_unchanged()
     {
         var commands = CodeBlocks("bash").SelectMany(b => b.Split('\n')).Where(l => l.StartsWith("curl ", StringComparison.Ordinal)).ToList();
-        Assert.Equal(2, commands.Count);
+        Assert.Equal(4, commands.Count);
         Assert.Equal("{\"status\":\"healthy\",\"model_loaded\":true,\"device\":\"cpu\"}", await RunAsync("bash", ["-c", commands[0]]));
-        using var embedding = JsonDocument.Parse(await RunAsync("bash", ["-c", commands[1]]));
-        Assert.Equal(512, embedding.RootElement.GetProperty("embedding").GetArrayLength());
-        Assert.Equal("CLIP-ViT-B/32", embedding.RootElement.GetProperty("model").GetString());
+        // /embed-image and /embed-text answer one embedding, /embed-images one per file.
+        foreach (var (command, vectors) in new[] { (commands[1], 0), (commands[2], 0), (commands[3], 2) })
+        {
+            using var answer = JsonDocument.Parse(await RunAsync("bash", ["-c", command]));
+            Assert.Equal("CLIP-ViT-B/32", answer.RootElement.GetProperty("model").GetString());
+            var embeddings = vectors == 0 ? [answer.RootElement.GetProperty("embedding")] : answer.RootElement.GetProperty("embeddings").EnumerateArray().ToList();
+            Assert.Equal(Math.Max(vectors, 1), embeddings.Count);
+            Assert.All(embeddings, e => Assert.Equal(512, e.GetArrayLength()));
+        }
     }
 
     [SharedDataFact]
@@ -85,6 +91,8 @@ public sealed partial class ReadmeSnippetTests(ReadmeServiceFixture fixture) : I
         if (SharedData.Available)
         {
             File.Copy(SharedData.Image("coffee-progressive.jpg"), Path.Combine(directory.Path, "product.jpg"));
+            File.Copy(SharedData.Image("chelsea-exif6.jpg"), Path.Combine(directory.Path, "front.jpg"));
+            File.Copy(SharedData.Image("coffee-cmyk.jpg"), Path.Combine(directory.Path, "back.jpg"));
         }
 
         return directory;
