@@ -9,6 +9,10 @@ install_test_prerequisites
 
 dotnet build EmbeddingService.slnx -c Release -warnaserror --nologo -v quiet
 
+# A real PostgreSQL + pgvector for the storage tests (each test class makes a database of its own in it).
+TEST_DATABASE_URL=$(scripts/postgres.sh start)
+export TEST_DATABASE_URL
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -1,5 +1,6 @@
 using EmbeddingService.Api;
 using EmbeddingService.Hosting;
+using EmbeddingService.Storage;
 using EmbeddingService.Uploads;
 
 if (args is [DownloadModelCommand.Name, .. var downloadArgs])
@@ -13,6 +14,7 @@ builder.AddApi();
 builder.AddUploads();
 builder.Services.AddModel(builder.Configuration);
 builder.Services.AddImageEmbedding(builder.Configuration);
+builder.Services.AddStorage(builder.Configuration);
 
 var app = builder.Build();
 app.UseProblemResponses();
@@ -22,9 +24,12 @@ app.MapEmbedImage();
 app.MapEmbedText();
 app.MapEmbedImages();
 app.MapOpenAiEmbeddings();
+app.MapItems();
+app.MapSearch();
 app.MapApiDocs();
 app.Run();
-return 0;
+// Non-zero when start-up refused to run (a database holding another model's vectors).
+return Environment.ExitCode;
 
 /// <summary>Entry point, visible to the in-process test host.</summary>
 public partial class Program;

@@ -30,7 +30,8 @@ public sealed record HealthResponse(
     [property: JsonPropertyName("status")] string Status,
     [property: JsonPropertyName("model_loaded")] bool ModelLoaded,
     [property: JsonPropertyName("device")] string Device,
-    [property: JsonPropertyName("detail"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail = null);
+    [property: JsonPropertyName("detail"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail = null,
+    [property: JsonPropertyName("database"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Database = null);
 
 public sealed record ServiceInfoResponse(
     [property: JsonPropertyName("service")] string Service,
@@ -48,6 +49,9 @@ public sealed record ServiceInfoResponse(
 [JsonSerializable(typeof(EmbeddingsResponse))]
 [JsonSerializable(typeof(TextRequest))]
 [JsonSerializable(typeof(OpenAiErrorEnvelope))]
+[JsonSerializable(typeof(ItemResponse))]
+[JsonSerializable(typeof(ItemPage))]
+[JsonSerializable(typeof(SearchResponse))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(ServiceInfoResponse))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

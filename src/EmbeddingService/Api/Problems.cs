@@ -49,6 +49,14 @@ internal static class Problems
         _ => null,
     };
 
+    /// <summary>The answer to storage being off or unreachable; null for anything else.</summary>
+    public static ProblemHttpResult? Storage(HttpContext context, Exception exception) => exception switch
+    {
+        Storage.StorageNotConfiguredException e => Create(StatusCodes.Status503ServiceUnavailable, e.Message),
+        Storage.StorageUnavailableException e => Unavailable(context, 5, e.Message),
+        _ => null,
+    };
+
     /// <summary>The answer to a body that could not be received.</summary>
     public static ProblemHttpResult Upload(HttpContext context, UploadFailure failure, string fileField) => failure.Kind switch
     {

@@ -18,6 +18,11 @@ public static class ServiceInfoEndpoints
         ["POST /embed-images"] = "multipart fields 'files' (up to MAX_BATCH_ITEMS) -> embeddings in order, all or nothing",
         ["POST /embed-text"] = "JSON {\"text\": \"...\"} or {\"texts\": [...]} -> embedding(s) in the same space as images",
         ["POST /v1/embeddings"] = "OpenAI-compatible: texts and image data URIs -> embeddings",
+        ["PUT /items/{id}"] = "store an item: multipart 'file' (+ 'metadata' JSON) or JSON {\"vector\", \"metadata\"} (needs DATABASE_URL)",
+        ["GET /items/{id}"] = "an item (?include=embedding for its vector); /items/{id}/thumbnail its thumbnail",
+        ["GET /items"] = "items in id order (?limit=&after=)",
+        ["DELETE /items/{id}"] = "delete an item",
+        ["POST /search"] = "nearest items to a photo, a text, a vector or an item (more like this)",
         ["GET /openapi.json"] = "OpenAPI document",
         ["GET /docs"] = "interactive API documentation",
     };

@@ -32,11 +32,12 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
     /// <exception cref="ImageRejectedException">The bytes are not a usable image.</exception>
     /// <exception cref="ModelNotReadyException">The model has not loaded (yet).</exception>
     /// <exception cref="QueueFullException">The pipeline is full, or decoding memory stayed taken too long.</exception>
-    public async Task<ImageEmbedding> EmbedAsync(ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken)
+    /// <param name="withThumbnail">Also make a small JPEG preview from the same decode (for the vector store).</param>
+    public async Task<ImageEmbedding> EmbedAsync(ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken, bool withThumbnail = false)
     {
         var serving = state.Serving ?? throw new ModelNotReadyException(state.Status, state.Error);
         using var ticket = serving.Vision.Admit();
-        return await EmbedAdmittedAsync(serving, ticket, encoded, cancellationToken);
+        return await EmbedAdmittedAsync(serving, ticket, encoded, cancellationToken, withThumbnail);
     }
 
     /// <summary>
@@ -93,15 +94,15 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
     }
 
     private async Task<ImageEmbedding> EmbedAdmittedAsync(ServingModel serving, BatchingPipeline<float>.Ticket ticket, ReadOnlyMemory<byte> encoded,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool withThumbnail = false)
     {
         var pipeline = serving.Vision;
         var pixels = ArrayPool<float>.Shared.Rent(pipeline.ItemLength);
         try
         {
-            var decoded = await PreprocessAsync(serving, encoded, pixels, cancellationToken);
+            var (decoded, thumbnail) = await PreprocessAsync(serving, encoded, pixels, withThumbnail, cancellationToken);
             var result = await pipeline.EmbedAsync(ticket, pixels.AsMemory(0, pipeline.ItemLength), cancellationToken);
-            return new ImageEmbedding(result.Embedding, serving.Model.Device, decoded, result);
+            return new ImageEmbedding(result.Embedding, serving.Model.Device, decoded, result) { Thumbnail = thumbnail };
         }
         finally
         {
@@ -112,7 +113,8 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
     public void Dispose() => _decodes.Dispose();
 
     /// <summary>Decodes and preprocesses into <paramref name="pixels"/> within the decode bounds; returns the time it took.</summary>
-    private async Task<TimeSpan> PreprocessAsync(ServingModel serving, ReadOnlyMemory<byte> encoded, float[] pixels, CancellationToken cancellationToken)
+    private async Task<(TimeSpan Decode, byte[]? Thumbnail)> PreprocessAsync(ServingModel serving, ReadOnlyMemory<byte> encoded, float[] pixels, bool withThumbnail,
+        CancellationToken cancellationToken)
     {
         var shortestEdge = serving.Model.Preprocessor.ShortestEdge;
         var plan = decoder.Probe(encoded, shortestEdge);
@@ -123,7 +125,8 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
         {
             using var image = decoder.Decode(encoded, shortestEdge);
             serving.ImagePreprocessor.Preprocess(image, pixels);
-            return Stopwatch.GetElapsedTime(started);
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            return (elapsed, withThumbnail ? ThumbnailMaker.Make(image) : null);
         }
         finally
         {
@@ -148,7 +151,11 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
 }
 
 /// <summary>An image's embedding with where its time went.</summary>
-public sealed record ImageEmbedding(float[] Vector, string Device, TimeSpan Decode, BatchResult Batch);
+public sealed record ImageEmbedding(float[] Vector, string Device, TimeSpan Decode, BatchResult Batch)
+{
+    /// <summary>A small JPEG preview, when asked for.</summary>
+    public byte[]? Thumbnail { get; init; }
+}
 
 /// <summary>Some images of a batch cannot be used: each with its index in the request and the reason.</summary>
 public sealed class BatchRejectedException : Exception

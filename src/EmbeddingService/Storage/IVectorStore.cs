@@ -1,0 +1,53 @@
+namespace EmbeddingService.Storage;
+
+/// <summary>The vector store the API uses: items with their embedding, metadata and thumbnail, and cosine search.</summary>
+public interface IVectorStore
+{
+    /// <summary>Inserts or replaces; true when the item is new.</summary>
+    Task<bool> UpsertAsync(NewItem item, CancellationToken cancellationToken);
+
+    Task<StoredItem?> GetAsync(string id, bool withEmbedding, CancellationToken cancellationToken);
+
+    Task<Thumbnail?> GetThumbnailAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>Items in id order after <paramref name="after"/>; the cursor of the next page, if there is one.</summary>
+    Task<(IReadOnlyList<StoredItem> Items, string? Next)> ListAsync(int limit, string? after, CancellationToken cancellationToken);
+
+    Task<bool> DeleteAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>Best first by cosine similarity.</summary>
+    Task<IReadOnlyList<SearchHit>> SearchAsync(SearchQuery query, CancellationToken cancellationToken);
+
+    /// <summary>Whether the database answers now.</summary>
+    Task<bool> PingAsync(CancellationToken cancellationToken);
+}
+
+public sealed record NewItem(string Id, float[] Embedding, string Model, string Variant, string? ImageSha256, string MetadataJson, byte[]? Thumbnail, string? ThumbnailType);
+
+public sealed record StoredItem(string Id, string Model, string Variant, string? ImageSha256, string MetadataJson, DateTime CreatedAt, DateTime UpdatedAt,
+    bool HasThumbnail, float[]? Embedding);
+
+public sealed record Thumbnail(byte[] Bytes, string ContentType, string ETag);
+
+/// <param name="FilterJson">A JSON object the item's metadata must contain (jsonb @>), or null.</param>
+public sealed record SearchQuery(float[] Vector, int K, string? FilterJson, double? MinScore, string? ExcludeId);
+
+public sealed record SearchHit(string Id, double Score, string MetadataJson);
+
+/// <summary>The database cannot be reached now; the request may be retried.</summary>
+public sealed class StorageUnavailableException : Exception
+{
+    public StorageUnavailableException()
+    {
+    }
+
+    public StorageUnavailableException(string message)
+        : base(message)
+    {
+    }
+
+    public StorageUnavailableException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

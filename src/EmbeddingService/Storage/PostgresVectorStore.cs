@@ -1,0 +1,158 @@
+using System.Security.Cryptography;
+using Npgsql;
+using NpgsqlTypes;
+using Pgvector;
+
+namespace EmbeddingService.Storage;
+
+/// <summary>Items in PostgreSQL with pgvector: an HNSW cosine index on the embedding, a GIN index on the metadata.</summary>
+public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterativeScans) : IVectorStore, IAsyncDisposable
+{
+    private const string Columns = "id, model, variant, image_sha256, metadata::text, created_at, updated_at, thumbnail IS NOT NULL";
+
+    public Task<bool> UpsertAsync(NewItem item, CancellationToken cancellationToken) => Guard(async () =>
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO items (id, embedding, model, variant, image_sha256, metadata, thumbnail, thumbnail_type)
+            VALUES (@id, @embedding, @model, @variant, @sha, @metadata, @thumbnail, @thumbnail_type)
+            ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, model = excluded.model, variant = excluded.variant,
+                image_sha256 = excluded.image_sha256, metadata = excluded.metadata, thumbnail = excluded.thumbnail,
+                thumbnail_type = excluded.thumbnail_type, updated_at = now()
+            RETURNING (xmax = 0)
+            """);
+        command.Parameters.AddWithValue("id", item.Id);
+        command.Parameters.AddWithValue("embedding", new Vector(item.Embedding));
+        command.Parameters.AddWithValue("model", item.Model);
+        command.Parameters.AddWithValue("variant", item.Variant);
+        command.Parameters.AddWithValue("sha", (object?)item.ImageSha256 ?? DBNull.Value);
+        command.Parameters.AddWithValue("metadata", NpgsqlDbType.Jsonb, item.MetadataJson);
+        command.Parameters.AddWithValue("thumbnail", NpgsqlDbType.Bytea, (object?)item.Thumbnail ?? DBNull.Value);
+        command.Parameters.AddWithValue("thumbnail_type", (object?)item.ThumbnailType ?? DBNull.Value);
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+    });
+
+    public Task<StoredItem?> GetAsync(string id, bool withEmbedding, CancellationToken cancellationToken) => Guard(async () =>
+    {
+        await using var command = dataSource.CreateCommand($"SELECT {Columns}{(withEmbedding ? ", embedding" : string.Empty)} FROM items WHERE id = @id");
+        command.Parameters.AddWithValue("id", id);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? Read(reader, withEmbedding) : null;
+    });
+
+    public Task<Thumbnail?> GetThumbnailAsync(string id, CancellationToken cancellationToken) => Guard(async () =>
+    {
+        await using var command = dataSource.CreateCommand("SELECT thumbnail, thumbnail_type FROM items WHERE id = @id AND thumbnail IS NOT NULL");
+        command.Parameters.AddWithValue("id", id);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        var bytes = (byte[])reader[0];
+        return new Thumbnail(bytes, reader.GetString(1), $"\"{Convert.ToHexStringLower(SHA256.HashData(bytes))[..32]}\"");
+    });
+
+    public Task<(IReadOnlyList<StoredItem> Items, string? Next)> ListAsync(int limit, string? after, CancellationToken cancellationToken) => Guard(async () =>
+    {
+        await using var command = dataSource.CreateCommand($"SELECT {Columns} FROM items WHERE @after::text IS NULL OR id > @after ORDER BY id LIMIT @limit");
+        command.Parameters.AddWithValue("after", NpgsqlDbType.Text, (object?)after ?? DBNull.Value);
+        command.Parameters.AddWithValue("limit", limit + 1);
+        var items = new List<StoredItem>(limit + 1);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) items.Add(Read(reader, withEmbedding: false));
+        var more = items.Count > limit;
+        if (more) items.RemoveAt(limit);
+        return ((IReadOnlyList<StoredItem>)items, more ? items[^1].Id : null);
+    });
+
+    public Task<bool> DeleteAsync(string id, CancellationToken cancellationToken) => Guard(async () =>
+    {
+        await using var command = dataSource.CreateCommand("DELETE FROM items WHERE id = @id");
+        command.Parameters.AddWithValue("id", id);
+        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+    });
+
+    public Task<IReadOnlyList<SearchHit>> SearchAsync(SearchQuery query, CancellationToken cancellationToken) => Guard(async () =>
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // HNSW returns ef_search candidates; a filter drops some of them after the scan. pgvector >= 0.8 then keeps
+        // scanning (iterative scans); older versions get a wider beam instead.
+        var filtered = query.FilterJson is not null || query.ExcludeId is not null;
+        var efSearch = filtered && !iterativeScans ? Math.Min(1000, Math.Max(200, query.K * 20)) : Math.Max(40, query.K * 2);
+        await using (var settings = new NpgsqlCommand(
+            "SELECT set_config('hnsw.ef_search', @ef, true)" + (filtered && iterativeScans ? ", set_config('hnsw.iterative_scan', 'strict_order', true)" : string.Empty),
+            connection, transaction))
+        {
+            settings.Parameters.AddWithValue("ef", efSearch.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            await settings.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using var command = new NpgsqlCommand("""
+            SELECT id, 1 - (embedding <=> @query), metadata::text FROM items
+            WHERE (@filter::jsonb IS NULL OR metadata @> @filter::jsonb) AND (@exclude::text IS NULL OR id <> @exclude)
+            ORDER BY embedding <=> @query LIMIT @k
+            """, connection, transaction);
+        command.Parameters.AddWithValue("query", new Vector(query.Vector));
+        command.Parameters.AddWithValue("filter", NpgsqlDbType.Jsonb, (object?)query.FilterJson ?? DBNull.Value);
+        command.Parameters.AddWithValue("exclude", NpgsqlDbType.Text, (object?)query.ExcludeId ?? DBNull.Value);
+        command.Parameters.AddWithValue("k", query.K);
+        var hits = new List<SearchHit>(query.K);
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var score = reader.GetDouble(1);
+                if (query.MinScore is { } min && score < min) break;
+                hits.Add(new SearchHit(reader.GetString(0), score, reader.GetString(2)));
+            }
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return (IReadOnlyList<SearchHit>)hits;
+    });
+
+    public async Task<bool> PingAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var command = dataSource.CreateCommand("SELECT 1");
+            await command.ExecuteScalarAsync(cancellationToken);
+            return true;
+        }
+        catch (Exception e) when (IsOutage(e))
+        {
+            return false;
+        }
+    }
+
+    public ValueTask DisposeAsync() => dataSource.DisposeAsync();
+
+    /// <summary>Connection failures and a server going away are outages (503, retried); anything else is a fault.</summary>
+    internal static bool IsOutage(Exception e) => e switch
+    {
+        PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState is "57P01" or "57P02" or "57P03" or "53300",
+        NpgsqlException => true,
+        System.Net.Sockets.SocketException or TimeoutException => true,
+        _ => false,
+    };
+
+    private static async Task<T> Guard<T>(Func<Task<T>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (Exception e) when (IsOutage(e))
+        {
+            throw new StorageUnavailableException("The database cannot be reached now; retry shortly.", e);
+        }
+    }
+
+    private static StoredItem Read(NpgsqlDataReader reader, bool withEmbedding) => new(
+        reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetString(4),
+        reader.GetDateTime(5), reader.GetDateTime(6), reader.GetBoolean(7), withEmbedding ? ((Vector)reader[8]).ToArray() : null);
+}

@@ -1,0 +1,81 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Configuration;
+using Npgsql;
+
+namespace EmbeddingService.Storage;
+
+/// <summary>Where vectors are stored (PostgreSQL >= 13 with pgvector >= 0.5) and how they are indexed.</summary>
+public sealed class StorageOptions : IValidatableObject
+{
+    /// <summary><c>postgresql://user:password@host:port/database?sslmode=...</c>, or an Npgsql connection string; unset: no storage.</summary>
+    [ConfigurationKeyName("DATABASE_URL")]
+    public string? DatabaseUrl { get; set; }
+
+    [ConfigurationKeyName("HNSW_M")]
+    [Range(2, 100)]
+    public int HnswM { get; set; } = 16;
+
+    [ConfigurationKeyName("HNSW_EF_CONSTRUCTION")]
+    [Range(4, 1000)]
+    public int HnswEfConstruction { get; set; } = 64;
+
+    [ConfigurationKeyName("STORE_THUMBNAILS")]
+    public bool StoreThumbnails { get; set; } = true;
+
+    /// <summary>int8 vectors are close to fp32 ones but not equal: one store holds one variant unless told otherwise.</summary>
+    [ConfigurationKeyName("ALLOW_MIXED_VARIANTS")]
+    public bool AllowMixedVariants { get; set; }
+
+    public bool Enabled => !string.IsNullOrWhiteSpace(DatabaseUrl);
+
+    /// <summary>The Npgsql connection string for <see cref="DatabaseUrl"/>.</summary>
+    public string ConnectionString()
+    {
+        var url = DatabaseUrl!.Trim();
+        if (!url.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) && !url.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase))
+        {
+            return new NpgsqlConnectionStringBuilder(url).ConnectionString;
+        }
+
+        var uri = new Uri(url);
+        var builder = new NpgsqlConnectionStringBuilder
+        {
+            Host = uri.Host,
+            Port = uri.IsDefaultPort || uri.Port <= 0 ? 5432 : uri.Port,
+            Database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/')) is { Length: > 0 } database ? database : "postgres",
+        };
+        var userInfo = uri.UserInfo.Split(':', 2);
+        if (userInfo[0].Length > 0) builder.Username = Uri.UnescapeDataString(userInfo[0]);
+        if (userInfo.Length > 1) builder.Password = Uri.UnescapeDataString(userInfo[1]);
+        foreach (var pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = pair.Split('=', 2);
+            var key = Uri.UnescapeDataString(parts[0]);
+            var value = parts.Length > 1 ? Uri.UnescapeDataString(parts[1]) : string.Empty;
+            builder[key.Equals("sslmode", StringComparison.OrdinalIgnoreCase) ? "SSL Mode" : key] = value;
+        }
+
+        return builder.ConnectionString;
+    }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        string? error = null;
+        if (Enabled)
+        {
+            try
+            {
+                ConnectionString();
+            }
+            catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException or KeyNotFoundException)
+            {
+                error = $"DATABASE_URL is not a postgresql:// URL or connection string: {e.Message}";
+            }
+        }
+
+        if (error is not null)
+        {
+            yield return new ValidationResult(error, [nameof(DatabaseUrl)]);
+        }
+    }
+}

@@ -1,0 +1,56 @@
+namespace EmbeddingService.Storage;
+
+public enum StorageStatus
+{
+    NotConfigured,
+    Connecting,
+    Ready,
+    Refused,
+}
+
+/// <summary>Where storage stands: endpoints answer from it, /health reports it.</summary>
+public sealed class StorageState
+{
+    private volatile Snapshot _current = new(StorageStatus.NotConfigured, null, null);
+
+    public StorageStatus Status => _current.Status;
+
+    public IVectorStore? Store => _current.Store;
+
+    public string? Error => _current.Error;
+
+    internal void Set(StorageStatus status, IVectorStore? store = null, string? error = null) => _current = new Snapshot(status, store, error);
+
+    /// <summary>The store, or why there is none now.</summary>
+    /// <exception cref="StorageNotConfiguredException">DATABASE_URL is not set.</exception>
+    /// <exception cref="StorageUnavailableException">Not connected yet, or refused.</exception>
+    public IVectorStore Require() => _current switch
+    {
+        { Status: StorageStatus.Ready, Store: { } store } => store,
+        { Status: StorageStatus.NotConfigured } => throw new StorageNotConfiguredException(),
+        { Status: StorageStatus.Refused, Error: var error } => throw new StorageUnavailableException($"Storage is disabled: {error}"),
+        _ => throw new StorageUnavailableException("The database has not been reached yet; retry shortly."),
+    };
+
+    private sealed record Snapshot(StorageStatus Status, IVectorStore? Store, string? Error);
+}
+
+/// <summary>No DATABASE_URL: the storage endpoints are off.</summary>
+public sealed class StorageNotConfiguredException : Exception
+{
+    public StorageNotConfiguredException()
+        : base("Storage is not configured: set DATABASE_URL=postgresql://user:password@host:5432/database (PostgreSQL >= 13 with pgvector >= 0.5); " +
+            "scripts/postgres.sh start gives a local one.")
+    {
+    }
+
+    public StorageNotConfiguredException(string message)
+        : base(message)
+    {
+    }
+
+    public StorageNotConfiguredException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
