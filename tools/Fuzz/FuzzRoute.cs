@@ -53,14 +53,21 @@ public abstract record FuzzRoute(string Method, string Path)
     }
 }
 
-/// <summary>A multipart route whose file field carries an image.</summary>
-public sealed record MultipartImageRoute(string Method, string Path, string FileField, int Files = 1) : FuzzRoute(Method, Path)
+/// <summary>A multipart route whose file field carries an image, with text fields beside it (mutated at times).</summary>
+public sealed record MultipartImageRoute(string Method, string Path, string FileField, int Files = 1, IReadOnlyList<(string Name, string Value)>? Fields = null)
+    : FuzzRoute(Method, Path)
 {
     public override bool TakesImages => true;
 
     public override (string ContentType, byte[] Body) Wrap(byte[] payload, Random random)
     {
         var body = new MultipartBody(NewBoundary(random));
+        foreach (var (name, value) in Fields ?? [])
+        {
+            // One time in four a field is mangled: the route's validation of its fields is under test too.
+            body.Field(name, random.Next(4) == 0 ? System.Text.Encoding.UTF8.GetString(Mutations.Apply(System.Text.Encoding.UTF8.GetBytes(value), random).Bytes) : value);
+        }
+
         for (var i = 0; i < Files; i++) body.File(FileField, $"image{i}.jpg", payload);
         return (body.ContentType, body.ToArray());
     }

@@ -33,7 +33,15 @@ public sealed class HostileCases
         new JsonRoute("POST", "/embed-text", ["{\"text\": \"red leather handbag\"}", "{\"texts\": [\"a photo of a cat\", \"Café crème & croissant\", \"😀\"]}"]),
         new OpenAiRoute("POST", "/v1/embeddings", ["{\"model\": \"clip\", \"input\": \"red shoes\"}",
             "{\"model\": \"clip\", \"input\": [\"a\", \"b\"], \"encoding_format\": \"base64\", \"dimensions\": 64}"]),
+        new MultipartImageRoute("PUT", "/items/fuzz-photo", "file", Fields: [("metadata", "{\"brand\": \"acme\", \"tags\": [\"a\", 1]}")]),
+        new JsonRoute("PUT", "/items/fuzz-vector", [$"{{\"vector\": {UnitVector}, \"metadata\": {{\"category\": \"bags\"}}}}", $"{{\"vector\": {UnitVector}}}"]),
+        new MultipartImageRoute("POST", "/search", "file", Fields: [("k", "5"), ("filter", "{\"brand\": \"acme\"}"), ("min_score", "0.1")]),
+        new JsonRoute("POST", "/search", ["{\"text\": \"red leather handbag\", \"k\": 5}", $"{{\"vector\": {UnitVector}, \"filter\": {{\"category\": \"bags\"}}}}",
+            "{\"item_id\": \"fuzz-vector\", \"k\": 3, \"min_score\": -1}"]),
     ];
+
+    /// <summary>A valid 512-dimension vector as JSON.</summary>
+    private static string UnitVector => $"[{string.Join(',', Enumerable.Repeat("0.0441941738", 512))}]";
 
     public static IReadOnlyList<(string Name, byte[] Bytes)> LoadImages(string directory) =>
         [.. Directory.EnumerateFiles(directory).Order(StringComparer.Ordinal).Select(p => (Path.GetFileName(p), File.ReadAllBytes(p)))];
@@ -83,6 +91,15 @@ public static class Mutations
 {
     public static (string How, byte[] Bytes) Apply(byte[] original, Random random)
     {
+        ArgumentNullException.ThrowIfNull(original);
+        if (original.Length < 8)
+        {
+            // Too short for the mutations below (a form field such as "5"): replace it with a few random bytes.
+            var noise = new byte[random.Next(0, 9)];
+            random.NextBytes(noise);
+            return ($"replaced by {noise.Length} random bytes", noise);
+        }
+
         var bytes = (byte[])original.Clone();
         switch (random.Next(6))
         {

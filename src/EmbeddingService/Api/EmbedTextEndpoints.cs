@@ -133,15 +133,9 @@ public static class EmbedTextEndpoints
             return Problems.Create(StatusCodes.Status422UnprocessableEntity, $"\"{name}\" must be a string, not {element.ValueKind.ToString().ToLowerInvariant()}.");
         }
 
-        string value;
-        try
+        if (JsonText.TryGet(element) is not { } value)
         {
-            value = element.GetString()!;
-        }
-        catch (InvalidOperationException)
-        {
-            // Found by the fuzz suite: JSON's syntax allows invalid UTF-8 bytes and unpaired \ud800 escapes; they are not text.
-            return Problems.Create(StatusCodes.Status400BadRequest, $"\"{name}\" is not valid Unicode text (invalid UTF-8, or an unpaired surrogate escape).");
+            return Problems.Create(StatusCodes.Status400BadRequest, JsonText.NotText(name));
         }
 
         if (string.IsNullOrWhiteSpace(value))

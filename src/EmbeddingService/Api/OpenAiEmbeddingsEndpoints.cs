@@ -321,16 +321,7 @@ internal sealed class OpenAiRequest : IDisposable
         var value = raw.Length >= 2 ? raw[1..^1] : raw;
         if (value.Contains((byte)'\\'))
         {
-            string unescaped;
-            try
-            {
-                unescaped = url.GetString()!;
-            }
-            catch (InvalidOperationException)
-            {
-                throw Invalid($"input[{index}]: image_url.url is not valid Unicode text.", "input");
-            }
-
+            var unescaped = JsonText.TryGet(url) ?? throw Invalid(JsonText.NotText($"input[{index}].image_url.url"), "input");
             value = System.Text.Encoding.UTF8.GetBytes(unescaped);
         }
 

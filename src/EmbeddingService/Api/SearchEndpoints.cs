@@ -124,7 +124,7 @@ public static class SearchEndpoints
                 default:
                     var idElement = root.GetProperty("item_id");
                     if (idElement.ValueKind != JsonValueKind.String) return (null, Invalid("\"item_id\" must be a string."));
-                    var id = idElement.GetString()!;
+                    if (JsonText.TryGet(idElement) is not { } id) return (null, Problems.Create(StatusCodes.Status400BadRequest, JsonText.NotText("item_id")));
                     if (ItemsEndpoints.CheckId(id) is { } badId) return (null, badId);
                     var item = await store.GetAsync(id, withEmbedding: true, cancellationToken);
                     return item is null ? (null, ItemsEndpoints.NotFound(id)) : (new SearchQuery(item.Embedding!, k, filter, minScore, id), null);
@@ -164,7 +164,9 @@ public static class SearchEndpoints
             if (element.ValueKind == JsonValueKind.String)
             {
                 // A multipart form field, or a client that sent the object as a string.
-                return Options(k, element.GetString(), minScore);
+                return JsonText.TryGet(element) is { } inner
+                    ? Options(k, inner, minScore)
+                    : (0, null, null, Problems.Create(StatusCodes.Status400BadRequest, JsonText.NotText("filter")));
             }
 
             return element.ValueKind == JsonValueKind.Object
