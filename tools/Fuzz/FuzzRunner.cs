@@ -155,10 +155,11 @@ public static class FuzzRunner
 
             if (read == 0) break;
             length += read;
-            // Enough once the headers are in and the body's first part (the error's detail) with them.
+            // Enough once the headers are in and the body's first part (the error's detail) with them: up to its
+            // Content-Length, to the last chunk of a chunked body, or 4 KB.
             var text = Encoding.ASCII.GetString(buffer, 0, length);
             var headerEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
-            if (headerEnd >= 0 && length - (headerEnd + 4) >= Math.Min(ContentLength(text[..headerEnd]), 4096))
+            if (headerEnd >= 0 && BodyComplete(text[..headerEnd], text[(headerEnd + 4)..]))
             {
                 break;
             }
@@ -178,18 +179,29 @@ public static class FuzzRunner
         return (status, detail);
     }
 
-    private static int ContentLength(string headers)
+    private static bool BodyComplete(string headers, string body)
     {
+        if (body.Length >= 4096)
+        {
+            return true;
+        }
+
         foreach (var line in headers.Split("\r\n"))
         {
             if (line.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase)
                 && int.TryParse(line.AsSpan(15).Trim(), System.Globalization.CultureInfo.InvariantCulture, out var length))
             {
-                return length;
+                return body.Length >= length;
+            }
+
+            if (line.StartsWith("Transfer-Encoding:", StringComparison.OrdinalIgnoreCase) && line.Contains("chunked", StringComparison.OrdinalIgnoreCase))
+            {
+                return body.StartsWith("0\r\n", StringComparison.Ordinal) || body.Contains("\r\n0\r\n", StringComparison.Ordinal);
             }
         }
 
-        return 0;
+        // Neither: the body ends when the connection closes.
+        return false;
     }
 }
 

@@ -167,9 +167,9 @@ public static class ItemsEndpoints
         try
         {
             using var document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 32 });
-            return document.RootElement.ValueKind == JsonValueKind.Object
-                ? null
-                : Problems.Create(StatusCodes.Status400BadRequest, "metadata must be a JSON object, e.g. {\"brand\": \"acme\", \"category\": \"bags\"}.");
+            return document.RootElement.ValueKind != JsonValueKind.Object
+                ? Problems.Create(StatusCodes.Status400BadRequest, "metadata must be a JSON object, e.g. {\"brand\": \"acme\", \"category\": \"bags\"}.")
+                : JsonText.HasNul(json) ? Problems.Create(StatusCodes.Status400BadRequest, "metadata cannot hold the NUL character (\\u0000).") : null;
         }
         catch (JsonException e)
         {

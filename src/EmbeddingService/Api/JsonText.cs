@@ -19,5 +19,8 @@ internal static class JsonText
         }
     }
 
+    /// <summary>PostgreSQL's jsonb refuses the NUL character (\u0000) that JSON allows; metadata and filters must not hold it.</summary>
+    public static bool HasNul(string json) => json.Contains("\\u0000", StringComparison.OrdinalIgnoreCase);
+
     public static string NotText(string name) => $"\"{name}\" is not valid Unicode text (invalid UTF-8, or an unpaired surrogate escape).";
 }

@@ -169,9 +169,9 @@ public static class SearchEndpoints
                     : (0, null, null, Problems.Create(StatusCodes.Status400BadRequest, JsonText.NotText("filter")));
             }
 
-            return element.ValueKind == JsonValueKind.Object
+            return element.ValueKind == JsonValueKind.Object && !JsonText.HasNul(filter)
                 ? (count, element.GetRawText(), min, null)
-                : (0, null, null, Problems.Create(StatusCodes.Status400BadRequest, "filter must be a JSON object the metadata must contain, e.g. {\"category\": \"bags\"}."));
+                : (0, null, null, Problems.Create(StatusCodes.Status400BadRequest, "filter must be a JSON object the metadata must contain, e.g. {\"category\": \"bags\"}, without the NUL character."));
         }
         catch (JsonException e)
         {

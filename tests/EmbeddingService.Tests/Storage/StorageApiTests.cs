@@ -166,6 +166,9 @@ public sealed class StorageApiTests
         await Expect(await client.PutAsync(new Uri("/items/m", UriKind.Relative), Photo("camera.png", "{not json")), HttpStatusCode.BadRequest, "metadata is not valid JSON");
         await Expect(await client.PutAsync(new Uri("/items/m", UriKind.Relative), Photo("camera.png", "[1,2]")), HttpStatusCode.BadRequest, "metadata must be a JSON object");
         await Expect(await client.PutAsJsonAsync(new Uri("/items/short", UriKind.Relative), new { vector = new float[10] }), HttpStatusCode.UnprocessableEntity, "512 numbers");
+        // PostgreSQL's jsonb refuses \u0000, which JSON allows: a 400, not the database's error.
+        await Expect(await client.PutAsync(new Uri("/items/m", UriKind.Relative), Photo("camera.png", "{\"a\": \"x\\u0000y\"}")), HttpStatusCode.BadRequest, "NUL");
+        await Expect(Search("{\"text\": \"a\", \"filter\": {\"a\": \"\\u0000\"}}"), HttpStatusCode.BadRequest, "NUL");
         await Expect(Search("{\"vector\": [1, 2, 3]}"), HttpStatusCode.UnprocessableEntity, "512 numbers");
         await Expect(Search("{\"text\": \"a\", \"item_id\": \"known\"}"), HttpStatusCode.UnprocessableEntity, "exactly one query");
         await Expect(Search("{}"), HttpStatusCode.UnprocessableEntity, "needs one query");
