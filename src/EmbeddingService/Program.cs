@@ -1,11 +1,17 @@
 using EmbeddingService.Api;
 using EmbeddingService.Hosting;
+using EmbeddingService.Indexing;
 using EmbeddingService.Storage;
 using EmbeddingService.Uploads;
 
 if (args is [DownloadModelCommand.Name, .. var downloadArgs])
 {
     return await DownloadModelCommand.RunAsync(downloadArgs);
+}
+
+if (args is [IndexCommand.Name, .. var indexArgs])
+{
+    return await IndexCommand.RunAsync(indexArgs);
 }
 
 var builder = WebApplication.CreateBuilder(args);

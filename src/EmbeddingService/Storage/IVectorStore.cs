@@ -6,6 +6,12 @@ public interface IVectorStore
     /// <summary>Inserts or replaces; true when the item is new.</summary>
     Task<bool> UpsertAsync(NewItem item, CancellationToken cancellationToken);
 
+    /// <summary>Many items at once (binary COPY into a staging table, then one upsert); returns how many were new.</summary>
+    Task<int> UpsertManyAsync(IReadOnlyList<NewItem> items, CancellationToken cancellationToken);
+
+    /// <summary>The stored image hash and metadata of those of <paramref name="ids"/> that exist, to skip what did not change.</summary>
+    Task<IReadOnlyDictionary<string, (string? ImageSha256, string MetadataJson)>> GetFingerprintsAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken);
+
     Task<StoredItem?> GetAsync(string id, bool withEmbedding, CancellationToken cancellationToken);
 
     Task<Thumbnail?> GetThumbnailAsync(string id, CancellationToken cancellationToken);

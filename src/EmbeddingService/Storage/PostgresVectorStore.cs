@@ -32,6 +32,68 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
         return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
     });
 
+    public Task<int> UpsertManyAsync(IReadOnlyList<NewItem> items, CancellationToken cancellationToken) => Guard(async () =>
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using (var create = new NpgsqlCommand(
+            "CREATE TEMP TABLE staging (LIKE items INCLUDING DEFAULTS) ON COMMIT DROP", connection, transaction))
+        {
+            await create.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using (var import = await connection.BeginBinaryImportAsync(
+            "COPY staging (id, embedding, model, variant, image_sha256, metadata, thumbnail, thumbnail_type) FROM STDIN (FORMAT BINARY)", cancellationToken))
+        {
+            foreach (var item in items)
+            {
+                await import.StartRowAsync(cancellationToken);
+                await import.WriteAsync(item.Id, NpgsqlDbType.Text, cancellationToken);
+                await import.WriteAsync(new Vector(item.Embedding), cancellationToken);
+                await import.WriteAsync(item.Model, NpgsqlDbType.Text, cancellationToken);
+                await import.WriteAsync(item.Variant, NpgsqlDbType.Text, cancellationToken);
+                await WriteNullable(import, item.ImageSha256, NpgsqlDbType.Text, cancellationToken);
+                await import.WriteAsync(item.MetadataJson, NpgsqlDbType.Jsonb, cancellationToken);
+                await WriteNullable(import, item.Thumbnail, NpgsqlDbType.Bytea, cancellationToken);
+                await WriteNullable(import, item.ThumbnailType, NpgsqlDbType.Text, cancellationToken);
+            }
+
+            await import.CompleteAsync(cancellationToken);
+        }
+
+        await using var upsert = new NpgsqlCommand("""
+            INSERT INTO items (id, embedding, model, variant, image_sha256, metadata, thumbnail, thumbnail_type)
+            SELECT DISTINCT ON (id) id, embedding, model, variant, image_sha256, metadata, thumbnail, thumbnail_type FROM staging
+            ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, model = excluded.model, variant = excluded.variant,
+                image_sha256 = excluded.image_sha256, metadata = excluded.metadata, thumbnail = excluded.thumbnail,
+                thumbnail_type = excluded.thumbnail_type, updated_at = now()
+            RETURNING (xmax = 0)
+            """, connection, transaction);
+        var created = 0;
+        await using (var reader = await upsert.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken)) created += reader.GetBoolean(0) ? 1 : 0;
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return created;
+    });
+
+    public Task<IReadOnlyDictionary<string, (string? ImageSha256, string MetadataJson)>> GetFingerprintsAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken) =>
+        Guard(async () =>
+        {
+            await using var command = dataSource.CreateCommand("SELECT id, image_sha256, metadata::text FROM items WHERE id = ANY(@ids)");
+            command.Parameters.AddWithValue("ids", ids.ToArray());
+            var found = new Dictionary<string, (string?, string)>(StringComparer.Ordinal);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken)) found[reader.GetString(0)] = (reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetString(2));
+            return (IReadOnlyDictionary<string, (string?, string)>)found;
+        });
+
+    private static Task WriteNullable<T>(NpgsqlBinaryImporter import, T? value, NpgsqlDbType type, CancellationToken cancellationToken) =>
+        value is null ? import.WriteNullAsync(cancellationToken) : import.WriteAsync(value, type, cancellationToken);
+
     public Task<StoredItem?> GetAsync(string id, bool withEmbedding, CancellationToken cancellationToken) => Guard(async () =>
     {
         await using var command = dataSource.CreateCommand($"SELECT {Columns}{(withEmbedding ? ", embedding" : string.Empty)} FROM items WHERE id = @id");
