@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Prints the performance table of the README: raw inference, preprocessing, the service over HTTP (from a
 # separate process), overload and memory, on a generated vit-b32 model (made on first use, ~5 s).
-# Options: --model DIR --seconds N (per measurement, default 10) --soak N (requests, default 10000).
+# Options: --model DIR --seconds N (per measurement, default 10) --soak N (requests, default 10000);
+# --focus, --text, --storage, --hostile run one part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dotnet build bench/EmbeddingService.Bench -c Release --nologo -v quiet
+# The store's figures need PostgreSQL + pgvector: the same throwaway cluster as the tests.
+BENCH_DATABASE_URL=$(scripts/postgres.sh start)
+export BENCH_DATABASE_URL
 exec dotnet bench/EmbeddingService.Bench/bin/Release/net10.0/EmbeddingService.Bench.dll "$@"

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace EmbeddingService.Bench;
 
-internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int SoakRequests, int IntraOpThreads, bool Focus, bool HostileOnly, bool TextOnly, int HostileRequests, string RepositoryRoot)
+internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int SoakRequests, int IntraOpThreads, bool Focus, bool HostileOnly, bool TextOnly, bool StorageOnly, int HostileRequests, string RepositoryRoot)
 {
     public string SharedDirectory => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared"));
 
@@ -14,6 +14,7 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
         var focus = false;
         var hostileOnly = false;
         var textOnly = false;
+        var storageOnly = false;
         var hostile = 10_000;
         for (var i = 0; i < args.Length; i++)
         {
@@ -27,12 +28,13 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
                 case "--focus": focus = true; break;
                 case "--hostile": hostileOnly = true; break;
                 case "--text": textOnly = true; break;
+                case "--storage": storageOnly = true; break;
                 case "--hostile-requests": hostile = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus --hostile --text --hostile-requests N");
+                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus --hostile --text --storage --hostile-requests N");
             }
         }
 
-        return new BenchOptions(model, seconds, soak, threads, focus, hostileOnly, textOnly, hostile, FindRoot());
+        return new BenchOptions(model, seconds, soak, threads, focus, hostileOnly, textOnly, storageOnly, hostile, FindRoot());
     }
 
     private static string FindRoot()

@@ -27,9 +27,10 @@ var serviceSettings = Environment.GetEnvironmentVariables().Keys.Cast<string>()
     .Where(k => k is "MAX_BATCH_SIZE" or "BATCH_TIMEOUT_MS" or "MAX_CONCURRENT_DECODES" or "INTRA_OP_THREADS" or "FAST_DECODE_FACTOR" or "MAX_QUEUE_DEPTH"
         or "INTRA_OP_SPINNING" or "ORT_PREPACKING" or "MAX_DECODE_MEGAPIXELS" or "MAX_UPLOAD_MEMORY_MB" or "MAX_CONCURRENT_UPLOADS")
     .ToDictionary(k => k, k => Environment.GetEnvironmentVariable(k)!);
-if (options.HostileOnly || options.TextOnly)
+if (options.HostileOnly || options.TextOnly || options.StorageOnly)
 {
     if (options.TextOnly) await TextBench.RunAsync(options, modelDirectory, serviceSettings, report);
+    if (options.StorageOnly) await StorageBench.RunAsync(options, modelDirectory, phone, serviceSettings, report);
     if (options.HostileOnly) await HostileBench.RunAsync(options, modelDirectory, small, serviceSettings, report);
     Console.WriteLine(report.Render());
     return 0;
@@ -107,6 +108,7 @@ await using (var service = await ServiceUnderTest.StartAsync(options.RepositoryR
 }
 
 await TextBench.RunAsync(options, modelDirectory, serviceSettings, report);
+await StorageBench.RunAsync(options, modelDirectory, phone, serviceSettings, report);
 await HostileBench.RunAsync(options, modelDirectory, small, serviceSettings, report);
 Console.WriteLine(report.Render());
 PrintRatios(rounds);

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Threading.Channels;
 using EmbeddingService.Imaging;
 using EmbeddingService.Inference;
 using EmbeddingService.Model;
@@ -18,6 +19,9 @@ namespace EmbeddingService.Indexing;
 /// </summary>
 public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, string variant, bool thumbnails, int inFlight)
 {
+    /// <summary>Rows per COPY and upsert: large enough to amortize the round trips, small enough to keep little in memory.</summary>
+    private const int WriteBatch = 64;
+
     private static readonly HashSet<string> Extensions = new([".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"], StringComparer.OrdinalIgnoreCase);
 
     public async Task<IndexSummary> RunAsync(IndexSettings settings, CancellationToken cancellationToken)
@@ -36,34 +40,39 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, s
         }
 
         files = [.. files.DistinctBy(f => f.Id, StringComparer.Ordinal)];
+        var stored = new Dictionary<string, (string? Sha, string Metadata)>(StringComparer.Ordinal);
+        foreach (var chunk in files.Chunk(1000))
+        {
+            foreach (var (id, fingerprint) in await store.GetFingerprintsAsync([.. chunk.Select(f => f.Id)], cancellationToken)) stored[id] = fingerprint;
+        }
+
         var clock = Stopwatch.StartNew();
-        var pending = new List<NewItem>();
         await AnsiConsole.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
             .StartAsync(async progress =>
             {
                 var task = progress.AddTask("indexing", maxValue: Math.Max(1, files.Count));
-                foreach (var chunk in files.Chunk(Math.Max(inFlight, 64)))
+                // One stream: embedding never waits for a write (a batch is written while the next is embedded), so
+                // the pipeline's runs stay full batches from the first image to the last.
+                var embedded = Channel.CreateBounded<NewItem>(inFlight * 4);
+                var writer = WriteAsync(embedded.Reader, summary);
+                try
                 {
-                    if (cancellationToken.IsCancellationRequested) break;
-                    var stored = await store.GetFingerprintsAsync([.. chunk.Select(f => f.Id)], CancellationToken.None);
-                    var results = new ConcurrentQueue<NewItem>();
-                    await Parallel.ForEachAsync(chunk, new ParallelOptions { MaxDegreeOfParallelism = inFlight, CancellationToken = CancellationToken.None }, async (file, _) =>
+                    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = inFlight }, async (file, _) =>
                     {
                         if (cancellationToken.IsCancellationRequested) return;
                         var item = await IndexOneAsync(file.Path, file.Id, metadata.GetValueOrDefault(file.Id, "{}"), stored, summary, cancellationToken);
-                        if (item is not null) results.Enqueue(item);
+                        if (item is not null) await embedded.Writer.WriteAsync(item, CancellationToken.None);
                         task.Increment(1);
-                        task.Description = $"indexing [grey]{summary.Indexed + summary.Skipped + results.Count}/{files.Count}, " +
-                            $"{(summary.Indexed + results.Count) / Math.Max(0.001, clock.Elapsed.TotalSeconds):F1} images/s[/]";
+                        task.Description = $"indexing [grey]{task.Value:F0}/{files.Count}, {task.Value / Math.Max(0.001, clock.Elapsed.TotalSeconds):F1} files/s[/]";
                     });
-
-                    pending.AddRange(results);
+                }
+                finally
+                {
+                    embedded.Writer.Complete();
                     // Written even when stopping: what was embedded is kept.
-                    summary.Created += await store.UpsertManyAsync(pending, CancellationToken.None);
-                    summary.Indexed += pending.Count;
-                    pending.Clear();
+                    await writer;
                 }
             });
 
@@ -72,7 +81,27 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, s
         return summary;
     }
 
-    private async Task<NewItem?> IndexOneAsync(string path, string id, string metadata, IReadOnlyDictionary<string, (string? Sha, string Metadata)> stored,
+    /// <summary>Writes what comes, a batch at a time (one COPY and upsert each), until the stream ends.</summary>
+    private async Task WriteAsync(ChannelReader<NewItem> embedded, IndexSummary summary)
+    {
+        var batch = new List<NewItem>(WriteBatch);
+        async Task FlushAsync()
+        {
+            summary.Created += await store.UpsertManyAsync(batch, CancellationToken.None);
+            summary.Indexed += batch.Count;
+            batch.Clear();
+        }
+
+        await foreach (var item in embedded.ReadAllAsync())
+        {
+            batch.Add(item);
+            if (batch.Count == WriteBatch) await FlushAsync();
+        }
+
+        if (batch.Count > 0) await FlushAsync();
+    }
+
+    private async Task<NewItem?> IndexOneAsync(string path, string id, string metadata, Dictionary<string, (string? Sha, string Metadata)> stored,
         IndexSummary summary, CancellationToken cancellationToken)
     {
         try

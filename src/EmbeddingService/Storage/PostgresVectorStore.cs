@@ -141,16 +141,21 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
         ArgumentNullException.ThrowIfNull(query);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        // HNSW returns ef_search candidates; a filter drops some of them after the scan. pgvector >= 0.8 then keeps
-        // scanning (iterative scans); older versions get a wider beam instead.
+        // A very selective filter is searched exactly: the GIN index finds the few matching rows. Otherwise HNSW: it
+        // returns ef_search candidates and a filter drops some after the scan, so pgvector >= 0.8 keeps scanning
+        // (iterative scans) and older versions get a wider beam. Measured at 100,000 vectors with a 1-in-20 filter
+        // (docs/decisions.md): ef_search 40 gave recall@10 0.73, 100 and more 1.000; exact search over the 5,000
+        // matching rows 36 ms p50.
+        var exact = query.FilterJson is not null && await CountUpToAsync(connection, transaction, query.FilterJson, ExactSearchLimit + 1, cancellationToken) <= ExactSearchLimit;
         var filtered = query.FilterJson is not null || query.ExcludeId is not null;
-        var efSearch = filtered && !iterativeScans ? Math.Min(1000, Math.Max(200, query.K * 20)) : Math.Max(40, query.K * 2);
-        await using (var settings = new NpgsqlCommand(
-            "SELECT set_config('hnsw.ef_search', @ef, true)" + (filtered && iterativeScans ? ", set_config('hnsw.iterative_scan', 'strict_order', true)" : string.Empty),
-            connection, transaction))
+        var efSearch = filtered ? Math.Min(1000, Math.Max(100, query.K * 10)) : Math.Max(40, query.K * 2);
+        var settings = exact
+            ? "SELECT set_config('enable_indexscan', 'off', true)"
+            : "SELECT set_config('hnsw.ef_search', @ef, true)" + (filtered && iterativeScans ? ", set_config('hnsw.iterative_scan', 'strict_order', true)" : string.Empty);
+        await using (var configure = new NpgsqlCommand(settings, connection, transaction))
         {
-            settings.Parameters.AddWithValue("ef", efSearch.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            await settings.ExecuteNonQueryAsync(cancellationToken);
+            configure.Parameters.AddWithValue("ef", efSearch.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            await configure.ExecuteNonQueryAsync(cancellationToken);
         }
 
         await using var command = new NpgsqlCommand("""
@@ -176,6 +181,17 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
         await transaction.CommitAsync(cancellationToken);
         return (IReadOnlyList<SearchHit>)hits;
     });
+
+    /// <summary>Up to this many matching rows a filtered search is exact (a few ms).</summary>
+    private const int ExactSearchLimit = 1_000;
+
+    private static async Task<long> CountUpToAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string filter, int cap, CancellationToken cancellationToken)
+    {
+        await using var count = new NpgsqlCommand("SELECT count(*) FROM (SELECT 1 FROM items WHERE metadata @> @filter::jsonb LIMIT @cap) matching", connection, transaction);
+        count.Parameters.AddWithValue("filter", NpgsqlDbType.Jsonb, filter);
+        count.Parameters.AddWithValue("cap", cap);
+        return (long)(await count.ExecuteScalarAsync(cancellationToken))!;
+    }
 
     public async Task<bool> PingAsync(CancellationToken cancellationToken)
     {

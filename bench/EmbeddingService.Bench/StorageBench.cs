@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+using EmbeddingService.Storage;
+using Npgsql;
+using Pgvector;
+using SkiaSharp;
+
+namespace EmbeddingService.Bench;
+
+/// <summary>The vector store: indexer throughput against the service's, and search latency and recall at 100,000 vectors.</summary>
+internal static class StorageBench
+{
+    public static async Task RunAsync(BenchOptions options, string modelDirectory, byte[] phone, IReadOnlyDictionary<string, string> settings, Report report)
+    {
+        var server = Environment.GetEnvironmentVariable("BENCH_DATABASE_URL")
+            ?? throw new InvalidOperationException("BENCH_DATABASE_URL is not set (scripts/bench.sh starts PostgreSQL and sets it).");
+        var indexDatabase = await CreateDatabaseAsync(server, "bench_index");
+        var searchDatabase = await CreateDatabaseAsync(server, "bench_search");
+
+        // Indexer: 240 distinct 640x480 JPEGs cut from the 12-megapixel photo.
+        using var folder = new TemporaryFolder();
+        using (var original = SKBitmap.Decode(phone))
+        {
+            for (var i = 0; i < 240; i++)
+            {
+                var x = i % 16 * 180;
+                var y = i / 16 * 120;
+                using var crop = new SKBitmap(1280, 960);
+                original.ExtractSubset(crop, new SKRectI(x, y, x + 1280, y + 960));
+                using var small = crop.Resize(new SKImageInfo(640, 480), new SKSamplingOptions(SKCubicResampler.Mitchell));
+                using var data = small.Encode(SKEncodedImageFormat.Jpeg, 90);
+                await File.WriteAllBytesAsync(Path.Combine(folder.Path, $"p{i:D3}.jpg"), data.ToArray());
+            }
+        }
+
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(options.RepositoryRoot, "src", "EmbeddingService", "bin", "Release", "net10.0", "EmbeddingService.dll"), "index", folder.Path])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment["DATABASE_URL"] = indexDatabase;
+        start.Environment["MODEL_DIR"] = modelDirectory;
+        start.Environment["MODEL_AUTO_DOWNLOAD"] = "false";
+        foreach (var (key, value) in settings) start.Environment[key] = value;
+        using (var indexer = Process.Start(start)!)
+        {
+            var output = await indexer.StandardOutput.ReadToEndAsync();
+            await indexer.WaitForExitAsync();
+            var summary = output.Split('\n').First(l => l.StartsWith("indexed ", StringComparison.Ordinal));
+            var indexRate = double.Parse(summary.Split(", ")[^1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+            await using var service = await ServiceUnderTest.StartAsync(options.RepositoryRoot, modelDirectory, settings);
+            var jpeg = await File.ReadAllBytesAsync(Path.Combine(folder.Path, "p000.jpg"));
+            await HttpLoad.RunAsync(service.Address, jpeg, 8, 1.5);
+            var eight = await HttpLoad.RunAsync(service.Address, jpeg, 8, options.Seconds);
+            report.Add("indexer, 240 JPEGs 640x480 (index command, default batch) / service 8 clients", $"{Report.F(indexRate)} / {Report.F(eight.ImagesPerSecond)}", "", "", "",
+                $"ratio {Report.F(indexRate / eight.ImagesPerSecond, 2)} (target >= 0.9); {summary.Trim()}");
+        }
+
+        await SearchAsync(options, modelDirectory, searchDatabase, settings, report);
+    }
+
+    private static async Task SearchAsync(BenchOptions options, string modelDirectory, string database, IReadOnlyDictionary<string, string> settings, Report report)
+    {
+        const int Count = 100_000;
+        const int Clusters = 1000;
+        var random = new Random(7);
+        var centers = Enumerable.Range(0, Clusters).Select(_ => Unit(Gaussian(random, 512, 1.0))).ToArray();
+        float[] Sample(Random r) => Unit([.. centers[r.Next(Clusters)].Zip(Gaussian(r, 512, 0.04), (c, n) => c + n)]);
+
+        // The service creates the schema; the rows are bulk-loaded before the HNSW index is built, as for any large load.
+        await using (var service = await ServiceUnderTest.StartAsync(options.RepositoryRoot, modelDirectory, new Dictionary<string, string>(settings) { ["DATABASE_URL"] = database }))
+        {
+            await WaitForStorageAsync(service.Address);
+        }
+
+        var connectionString = new StorageOptions { DatabaseUrl = database }.ConnectionString();
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        builder.UseVector();
+        await using var dataSource = builder.Build();
+        var clock = Stopwatch.StartNew();
+        await Execute(dataSource, "DROP INDEX items_embedding");
+        await using (var connection = await dataSource.OpenConnectionAsync())
+        await using (var import = await connection.BeginBinaryImportAsync("COPY items (id, embedding, model, variant, metadata) FROM STDIN (FORMAT BINARY)"))
+        {
+            for (var i = 0; i < Count; i++)
+            {
+                await import.StartRowAsync();
+                await import.WriteAsync($"v{i:D6}", NpgsqlTypes.NpgsqlDbType.Text);
+                await import.WriteAsync(new Vector(Sample(random)));
+                await import.WriteAsync("CLIP-ViT-B/32", NpgsqlTypes.NpgsqlDbType.Text);
+                await import.WriteAsync("fp32", NpgsqlTypes.NpgsqlDbType.Text);
+                await import.WriteAsync($"{{\"category\": \"c{i % 20}\"}}", NpgsqlTypes.NpgsqlDbType.Jsonb);
+            }
+
+            await import.CompleteAsync();
+        }
+
+        var loaded = clock.Elapsed.TotalSeconds;
+        await Execute(dataSource, "SET maintenance_work_mem = '1GB'; CREATE INDEX items_embedding ON items USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64); ANALYZE items");
+        report.Add($"store {Count:N0} vectors (binary COPY, then HNSW m=16 ef_construction=64)", Report.F(Count / loaded, 0), "", "", "",
+            $"COPY {Report.F(loaded, 1)} s, index build {Report.F(clock.Elapsed.TotalSeconds - loaded, 1)} s");
+
+        await using var searching = await ServiceUnderTest.StartAsync(options.RepositoryRoot, modelDirectory, new Dictionary<string, string>(settings) { ["DATABASE_URL"] = database });
+        await WaitForStorageAsync(searching.Address);
+        using var http = new HttpClient { BaseAddress = searching.Address };
+        var queries = Enumerable.Range(0, 300).Select(_ => Sample(random)).ToArray();
+        foreach (var filter in new[] { (object?)null, new { category = "c3" } })
+        {
+            var latencies = new List<double>();
+            var recall = 0.0;
+            for (var q = 0; q < queries.Length; q++)
+            {
+                var body = filter is null ? (object)new { vector = queries[q], k = 10 } : new { vector = queries[q], k = 10, filter };
+                var timer = Stopwatch.StartNew();
+                using var response = await http.PostAsJsonAsync(new Uri("/search", UriKind.Relative), body);
+                var text = await response.Content.ReadAsStringAsync();
+                latencies.Add(timer.Elapsed.TotalMilliseconds);
+                var found = JsonDocument.Parse(text).RootElement.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("id").GetString()!).ToHashSet();
+                if (q < 100)
+                {
+                    var exact = await ExactAsync(dataSource, queries[q], filter is null ? null : "{\"category\": \"c3\"}");
+                    recall += exact.Count(found.Contains) / (double)exact.Count;
+                }
+            }
+
+            latencies.Sort();
+            report.Add($"POST /search {{\"vector\"}}, k=10, {Count:N0} vectors{(filter is null ? string.Empty : ", filter 1 in 20")}, 1 client", Report.F(1000 / latencies.Average()),
+                Report.F(latencies[latencies.Count / 2]), Report.F(latencies[(int)(latencies.Count * 0.95)]), Report.F(latencies[(int)(latencies.Count * 0.99)]),
+                $"recall@10 vs exact: {Report.F(recall / 100, 3)} (target >= 0.95; p50 <= 5 ms, p95 <= 15 ms)");
+        }
+    }
+
+    private static async Task<List<string>> ExactAsync(NpgsqlDataSource dataSource, float[] query, string? filter)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var off = new NpgsqlCommand("SET LOCAL enable_indexscan = off", connection, transaction)) await off.ExecuteNonQueryAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT id FROM items WHERE (@filter::jsonb IS NULL OR metadata @> @filter::jsonb) ORDER BY embedding <=> @query LIMIT 10", connection, transaction);
+        command.Parameters.AddWithValue("query", new Vector(query));
+        command.Parameters.AddWithValue("filter", NpgsqlTypes.NpgsqlDbType.Jsonb, (object?)filter ?? DBNull.Value);
+        var ids = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync()) ids.Add(reader.GetString(0));
+        return ids;
+    }
+
+    private static async Task WaitForStorageAsync(Uri service)
+    {
+        using var http = new HttpClient { BaseAddress = service };
+        for (var i = 0; i < 600 && !(await http.GetStringAsync(new Uri("/health", UriKind.Relative))).Contains("\"database\":\"ok\"", StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(100);
+        }
+    }
+
+    private static async Task<string> CreateDatabaseAsync(string server, string name)
+    {
+        await using (var admin = NpgsqlDataSource.Create(new StorageOptions { DatabaseUrl = server }.ConnectionString()))
+        {
+            await Execute(admin, $"DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            await Execute(admin, $"CREATE DATABASE {name}");
+        }
+
+        return server[..server.LastIndexOf('/')] + "/" + name;
+    }
+
+    private static async Task Execute(NpgsqlDataSource dataSource, string sql)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        command.CommandTimeout = 600;
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private static float[] Gaussian(Random random, int length, double std) =>
+        [.. Enumerable.Range(0, length).Select(_ => (float)(std * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble())))];
+
+    private static float[] Unit(float[] vector)
+    {
+        var norm = (float)Math.Sqrt(vector.Sum(v => (double)v * v));
+        return [.. vector.Select(v => v / norm)];
+    }
+
+    private sealed class TemporaryFolder : IDisposable
+    {
+        public string Path { get; } = Directory.CreateTempSubdirectory("bench-catalog").FullName;
+
+        public void Dispose() => Directory.Delete(Path, recursive: true);
+    }
+}
