@@ -52,6 +52,37 @@ public sealed class UploadReceiver : IDisposable
                 "Send the request as multipart/form-data with a boundary of 1 to 70 characters."));
         }
 
+        return await ReceiveWithinBoundsAsync((form, token) => ReadPartsAsync(request, boundary, spec, form, token), cancellationToken);
+    }
+
+    /// <summary>Receives a whole body (JSON) of at most <paramref name="maxBytes"/>, under the same bounds as uploads.</summary>
+    public Task<(ReceivedForm? Form, UploadFailure? Failure)> ReceiveBodyAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        LimitBody(request, maxBytes);
+        return ReceiveWithinBoundsAsync(async (form, token) =>
+        {
+            var (buffer, length) = await ReadSectionAsync(request.Body, maxBytes, form.Memory, token);
+            if (buffer is null)
+            {
+                return new UploadFailure(UploadFailureKind.TooLarge, StatusCodes.Status413PayloadTooLarge,
+                    $"The request body is larger than the limit of {maxBytes:N0} bytes for this route.");
+            }
+
+            form.Add(new UploadedFile(null, buffer, length));
+            return null;
+        }, cancellationToken);
+    }
+
+    public void Dispose() => _slots.Dispose();
+
+    /// <summary>
+    /// Runs <paramref name="read"/> holding an upload slot, with the upload deadline, into a form whose buffers are
+    /// paid from the memory budget; every way reading can fail because of the client becomes an <see cref="UploadFailure"/>.
+    /// </summary>
+    private async Task<(ReceivedForm? Form, UploadFailure? Failure)> ReceiveWithinBoundsAsync(
+        Func<ReceivedForm, CancellationToken, Task<UploadFailure?>> read, CancellationToken cancellationToken)
+    {
         if (!_slots.Wait(0, CancellationToken.None))
         {
             return (null, new UploadFailure(UploadFailureKind.Busy, StatusCodes.Status503ServiceUnavailable,
@@ -63,7 +94,7 @@ public sealed class UploadReceiver : IDisposable
         var form = new ReceivedForm(await _memory.AcquireAsync(0, CancellationToken.None));
         try
         {
-            var failure = await ReadPartsAsync(request, boundary, spec, form, deadline.Token);
+            var failure = await read(form, deadline.Token);
             if (failure is null)
             {
                 return (form, null);
@@ -87,51 +118,6 @@ public sealed class UploadReceiver : IDisposable
             _slots.Release();
         }
     }
-
-    /// <summary>Receives a whole body (JSON) of at most <paramref name="maxBytes"/>, under the same bounds as uploads.</summary>
-    public async Task<(ReceivedForm? Form, UploadFailure? Failure)> ReceiveBodyAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        LimitBody(request, maxBytes);
-        if (!_slots.Wait(0, CancellationToken.None))
-        {
-            return (null, new UploadFailure(UploadFailureKind.Busy, StatusCodes.Status503ServiceUnavailable,
-                $"The service is receiving {_options.MaxConcurrentUploads} uploads already (MAX_CONCURRENT_UPLOADS); retry shortly."));
-        }
-
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(TimeSpan.FromSeconds(_options.UploadTimeoutSeconds));
-        var form = new ReceivedForm(await _memory.AcquireAsync(0, CancellationToken.None));
-        try
-        {
-            var (buffer, length) = await ReadSectionAsync(request.Body, maxBytes, form.Memory, deadline.Token);
-            if (buffer is null)
-            {
-                form.Dispose();
-                return (null, new UploadFailure(UploadFailureKind.TooLarge, StatusCodes.Status413PayloadTooLarge,
-                    $"The request body is larger than the limit of {maxBytes:N0} bytes for this route."));
-            }
-
-            form.Add(new UploadedFile(null, buffer, length));
-            return (form, null);
-        }
-        catch (Exception e) when (Failure(e, deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested) is { } failure)
-        {
-            form.Dispose();
-            return (null, failure);
-        }
-        catch
-        {
-            form.Dispose();
-            throw;
-        }
-        finally
-        {
-            _slots.Release();
-        }
-    }
-
-    public void Dispose() => _slots.Dispose();
 
     /// <summary>Kestrel's whole-body limit for this request: a route with many images takes more than one file's worth.</summary>
     private static void LimitBody(HttpRequest request, long? maxBytes)
