@@ -15,7 +15,8 @@ PG_TEST_DIR=${PG_TEST_DIR:-/tmp/embedding-service-postgres}
 DATA=$PG_TEST_DIR/data
 URL_FILE=$PG_TEST_DIR/url
 
-as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# From /: the postgres user may not enter the folder the script was started in.
+as_postgres() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 
 install_pgvector() {
   [ -f /usr/share/postgresql/15/extension/vector.control ] && return 0
