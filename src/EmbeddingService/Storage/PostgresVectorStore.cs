@@ -146,7 +146,7 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
         // (iterative scans) and older versions get a wider beam. Measured at 100,000 vectors with a 1-in-20 filter
         // (docs/decisions.md): ef_search 40 gave recall@10 0.73, 100 and more 1.000; exact search over the 5,000
         // matching rows 36 ms p50.
-        var exact = query.FilterJson is not null && await CountUpToAsync(connection, transaction, query.FilterJson, ExactSearchLimit + 1, cancellationToken) <= ExactSearchLimit;
+        var exact = query.FilterJson is not null && await IsSelectiveAsync(connection, transaction, query.FilterJson, cancellationToken);
         var filtered = query.FilterJson is not null || query.ExcludeId is not null;
         var efSearch = filtered ? Math.Min(1000, Math.Max(100, query.K * 10)) : Math.Max(40, query.K * 2);
         var settings = exact
@@ -184,6 +184,30 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
 
     /// <summary>Up to this many matching rows a filtered search is exact (a few ms).</summary>
     private const int ExactSearchLimit = 1_000;
+
+    /// <summary>How long a filter's "selective or not" is remembered: it picks a strategy only, and filters repeat.</summary>
+    private static readonly TimeSpan SelectivityLifetime = TimeSpan.FromSeconds(30);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (bool Selective, long Until)> _selectivity = new(StringComparer.Ordinal);
+
+    /// <summary>Whether at most <see cref="ExactSearchLimit"/> rows match, remembered for a while (a capped count costs ~1 ms).</summary>
+    private async Task<bool> IsSelectiveAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string filter, CancellationToken cancellationToken)
+    {
+        var now = Environment.TickCount64;
+        if (_selectivity.TryGetValue(filter, out var known) && known.Until > now)
+        {
+            return known.Selective;
+        }
+
+        var selective = await CountUpToAsync(connection, transaction, filter, ExactSearchLimit + 1, cancellationToken) <= ExactSearchLimit;
+        if (_selectivity.Count > 10_000)
+        {
+            _selectivity.Clear();
+        }
+
+        _selectivity[filter] = (selective, now + (long)SelectivityLifetime.TotalMilliseconds);
+        return selective;
+    }
 
     private static async Task<long> CountUpToAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string filter, int cap, CancellationToken cancellationToken)
     {
