@@ -37,4 +37,54 @@ public sealed class IndexCommandTests
         var (_, changed, _) = await Index();
         Assert.Contains("indexed 1 (0 new, 1 replaced), skipped 3 unchanged", changed, StringComparison.Ordinal);
     }
+
+    /// <summary>Ctrl-C (SIGINT) mid-run: the run stops with 130, what it wrote stays, and the same command finishes the rest.</summary>
+    [DatabaseFact]
+    public async Task Ctrl_C_stops_cleanly_and_a_rerun_finishes_the_rest()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        using var folder = new TempDirectory("catalog");
+        var photos = new[] { "chelsea.png", "coffee.png", "astronaut.png", "camera.png", "coffee-progressive.jpg" };
+        for (var i = 0; i < 400; i++) File.Copy(SharedData.Image(photos[i % photos.Length]), folder.Combine($"{i:D3}-{photos[i % photos.Length]}"));
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Processes.ServiceAssembly(), "index", folder.Path, "--batch", "2"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment["DATABASE_URL"] = database.Url;
+        start.Environment["MODEL_DIR"] = SharedData.ReferenceModel;
+        start.Environment["MODEL_AUTO_DOWNLOAD"] = "false";
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+
+        // Once the first batches are written, Ctrl-C.
+        async Task<long> Rows()
+        {
+            try
+            {
+                return await database.ScalarAsync<long>("SELECT count(*) FROM items");
+            }
+            catch (Npgsql.PostgresException e) when (e.SqlState == "42P01")
+            {
+                return 0; // the indexer has not created the schema yet
+            }
+        }
+
+        for (var i = 0; i < 600 && await Rows() == 0; i++) await Task.Delay(20);
+        await Processes.RunAsync("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+
+        var written = await database.ScalarAsync<long>("SELECT count(*) FROM items");
+        Assert.True(process.ExitCode == 130, $"exit {process.ExitCode}\n{await output}");
+        Assert.Contains("stopped by Ctrl-C", await output, StringComparison.Ordinal);
+        Assert.Contains($"indexed {written} ", await output, StringComparison.Ordinal);
+        Assert.InRange(written, 1, 399);
+
+        var (exitCode, rest, _) = await Processes.RunAsync("dotnet", [Processes.ServiceAssembly(), "index", folder.Path], null,
+            ("DATABASE_URL", database.Url), ("MODEL_DIR", SharedData.ReferenceModel), ("MODEL_AUTO_DOWNLOAD", "false"));
+        Assert.Equal(0, exitCode);
+        Assert.Contains($"indexed {400 - written} ({400 - written} new, 0 replaced), skipped {written} unchanged, failed 0", rest, StringComparison.Ordinal);
+    }
 }
