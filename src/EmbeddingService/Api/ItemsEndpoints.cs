@@ -15,6 +15,9 @@ namespace EmbeddingService.Api;
 public static class ItemsEndpoints
 {
     public const string MetadataField = "metadata";
+
+    /// <summary>512 numbers written in full (~7 KB) beside metadata of up to the multipart field's 64 KiB.</summary>
+    private const int VectorBodyBytes = 16 * 1024 + UploadReceiver.MaxTextFieldBytes;
     private static readonly FormSpec Form = new(EmbedImageEndpoints.FileField, TextFields: [MetadataField]);
 
     public static IEndpointRouteBuilder MapItems(this IEndpointRouteBuilder app)
@@ -48,7 +51,7 @@ public static class ItemsEndpoints
             NewItem item;
             if (isJson)
             {
-                var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, 64 * 1024, cancellationToken);
+                var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, VectorBodyBytes, cancellationToken);
                 if (failure is not null) return Problems.Create(failure.Status, failure.Detail);
                 using (body)
                 {
@@ -72,7 +75,7 @@ public static class ItemsEndpoints
                     var metadata = form.Fields.TryGetValue(MetadataField, out var text) ? text : "{}";
                     if (CheckMetadata(metadata) is { } badMetadata) return badMetadata;
                     var content = form.Files[0].Content;
-                    var embedding = await images.EmbedAsync(content, cancellationToken, withThumbnail: storageOptions.Value.StoreThumbnails);
+                    var embedding = await images.EmbedAsync(content, storageOptions.Value.StoreThumbnails, cancellationToken);
                     item = new NewItem(id, embedding.Vector, ClipModel.DisplayName, Variant(model), Convert.ToHexStringLower(SHA256.HashData(content.Span)), metadata,
                         embedding.Thumbnail, embedding.Thumbnail is null ? null : ThumbnailMaker.ContentType);
                 }

@@ -114,7 +114,7 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, s
                 return null;
             }
 
-            var embedding = await embedder.EmbedAsync(bytes, cancellationToken, withThumbnail: thumbnails);
+            var embedding = await embedder.EmbedAsync(bytes, thumbnails, cancellationToken);
             return new NewItem(id, embedding.Vector, ClipModel.DisplayName, variant, sha, metadata, embedding.Thumbnail, embedding.Thumbnail is null ? null : ThumbnailMaker.ContentType);
         }
         catch (Exception e) when (e is ImageRejectedException or IOException or UnauthorizedAccessException)

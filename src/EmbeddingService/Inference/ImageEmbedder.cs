@@ -32,12 +32,14 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
     /// <exception cref="ImageRejectedException">The bytes are not a usable image.</exception>
     /// <exception cref="ModelNotReadyException">The model has not loaded (yet).</exception>
     /// <exception cref="QueueFullException">The pipeline is full, or decoding memory stayed taken too long.</exception>
+    public Task<ImageEmbedding> EmbedAsync(ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken) => EmbedAsync(encoded, withThumbnail: false, cancellationToken);
+
     /// <param name="withThumbnail">Also make a small JPEG preview from the same decode (for the vector store).</param>
-    public async Task<ImageEmbedding> EmbedAsync(ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken, bool withThumbnail = false)
+    public async Task<ImageEmbedding> EmbedAsync(ReadOnlyMemory<byte> encoded, bool withThumbnail, CancellationToken cancellationToken)
     {
         var serving = state.Serving ?? throw new ModelNotReadyException(state.Status, state.Error);
         using var ticket = serving.Vision.Admit();
-        return await EmbedAdmittedAsync(serving, ticket, encoded, cancellationToken, withThumbnail);
+        return await EmbedAdmittedAsync(serving, ticket, encoded, withThumbnail, cancellationToken);
     }
 
     /// <summary>
@@ -73,7 +75,7 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
             var runs = new Task<ImageEmbedding>[images.Count];
             for (var i = 0; i < runs.Length; i++)
             {
-                runs[i] = EmbedAdmittedAsync(serving, tickets[i], images[i], cancellationToken);
+                runs[i] = EmbedAdmittedAsync(serving, tickets[i], images[i], withThumbnail: false, cancellationToken);
             }
 
             try
@@ -94,7 +96,7 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
     }
 
     private async Task<ImageEmbedding> EmbedAdmittedAsync(ServingModel serving, BatchingPipeline<float>.Ticket ticket, ReadOnlyMemory<byte> encoded,
-        CancellationToken cancellationToken, bool withThumbnail = false)
+        bool withThumbnail, CancellationToken cancellationToken)
     {
         var pipeline = serving.Vision;
         var pixels = ArrayPool<float>.Shared.Rent(pipeline.ItemLength);

@@ -1,5 +1,4 @@
 using EmbeddingService.Hosting;
-using EmbeddingService.Tokenization;
 
 namespace EmbeddingService.Inference;
 
@@ -50,14 +49,6 @@ public sealed class TextEmbedder(ModelState state)
         {
             foreach (var ticket in tickets) ticket.Dispose();
         }
-    }
-
-    /// <summary>How many tokens a text reads, start and end tokens included (for usage reports).</summary>
-    public static int CountTokens(ClipTokenizer tokenizer, string text)
-    {
-        ArgumentNullException.ThrowIfNull(tokenizer);
-        Span<long> ids = stackalloc long[ClipTokenizer.ContextLength];
-        return tokenizer.Encode(text, ids);
     }
 }
 

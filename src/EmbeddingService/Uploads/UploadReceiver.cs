@@ -33,11 +33,6 @@ public sealed class UploadReceiver : IDisposable
         _memory = new ResourceBudget(_options.MaxUploadMemoryBytes);
     }
 
-    public long MaxUploadBytes => _options.MaxUploadBytes;
-
-    /// <summary>Bodies being received now.</summary>
-    public int InFlight => _options.MaxConcurrentUploads - _slots.CurrentCount;
-
     /// <summary>Receives a multipart body whose parts <paramref name="spec"/> describes.</summary>
     public async Task<(ReceivedForm? Form, UploadFailure? Failure)> ReceiveAsync(HttpRequest request, FormSpec spec, CancellationToken cancellationToken)
     {
