@@ -2,6 +2,7 @@ using EmbeddingService.Api;
 using EmbeddingService.Hosting;
 using EmbeddingService.Indexing;
 using EmbeddingService.Storage;
+using EmbeddingService.Ui;
 using EmbeddingService.Uploads;
 
 if (args is [DownloadModelCommand.Name, .. var downloadArgs])
@@ -24,6 +25,7 @@ builder.Services.AddStorage(builder.Configuration);
 
 var app = builder.Build();
 app.UseProblemResponses();
+app.MapUi();
 app.MapServiceInfo();
 app.MapHealth();
 app.MapEmbedImage();

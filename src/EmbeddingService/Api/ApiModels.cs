@@ -43,7 +43,8 @@ public sealed record ServiceInfoResponse(
     [property: JsonPropertyName("model_variant")] string ModelVariant,
     [property: JsonPropertyName("embedding_dimension")] int EmbeddingDimension,
     [property: JsonPropertyName("device")] string Device,
-    [property: JsonPropertyName("endpoints")] IReadOnlyDictionary<string, string> Endpoints);
+    [property: JsonPropertyName("endpoints")] IReadOnlyDictionary<string, string> Endpoints,
+    [property: JsonPropertyName("ui")] string Ui);
 
 [JsonSerializable(typeof(EmbeddingResponse))]
 [JsonSerializable(typeof(EmbeddingsResponse))]

@@ -68,7 +68,7 @@ public static class SearchEndpoints
             }
 
             var hits = await store.SearchAsync(query, cancellationToken);
-            return TypedResults.Ok(new SearchResponse([.. hits.Select(h => new SearchResult(h.Id, h.Score, ItemResponse.Json(h.MetadataJson)))]));
+            return TypedResults.Ok(new SearchResponse([.. hits.Select(SearchResult.From)]));
         }
         catch (Exception e) when ((Problems.Storage(context, e) ?? Problems.Embedding(context, e, options.Value)) is { } problem)
         {

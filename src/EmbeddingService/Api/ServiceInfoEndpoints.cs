@@ -13,6 +13,7 @@ public static class ServiceInfoEndpoints
     private static readonly Dictionary<string, string> Endpoints = new()
     {
         ["GET /"] = "this description",
+        ["GET /ui/"] = "the visual search page",
         ["GET /health"] = "health and model status",
         ["POST /embed-image"] = "multipart field 'file' -> L2-normalized 512-d embedding",
         ["POST /embed-images"] = "multipart fields 'files' (up to MAX_BATCH_ITEMS) -> embeddings in order, all or nothing",
@@ -43,7 +44,8 @@ public static class ServiceInfoEndpoints
                 options.Value.Variant.ToString().ToLowerInvariant(),
                 512,
                 model?.Device ?? "cpu",
-                Endpoints));
+                Endpoints,
+                "/ui/"));
         }).WithName("ServiceInfo").WithSummary("Service information");
         return app;
     }

@@ -32,6 +32,11 @@ public sealed record ItemPage(
 public sealed record SearchResult(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("score")] double Score,
-    [property: JsonPropertyName("metadata")] JsonElement Metadata);
+    [property: JsonPropertyName("metadata")] JsonElement Metadata,
+    [property: JsonPropertyName("thumbnail_url"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ThumbnailUrl)
+{
+    public static SearchResult From(SearchHit hit) => new(hit.Id, hit.Score, ItemResponse.Json(hit.MetadataJson),
+        hit.HasThumbnail ? $"/items/{Uri.EscapeDataString(hit.Id)}/thumbnail" : null);
+}
 
 public sealed record SearchResponse([property: JsonPropertyName("results")] IReadOnlyList<SearchResult> Results);

@@ -38,7 +38,7 @@ public sealed record Thumbnail(byte[] Bytes, string ContentType, string ETag);
 /// <param name="FilterJson">A JSON object the item's metadata must contain (jsonb @>), or null.</param>
 public sealed record SearchQuery(float[] Vector, int K, string? FilterJson, double? MinScore, string? ExcludeId);
 
-public sealed record SearchHit(string Id, double Score, string MetadataJson);
+public sealed record SearchHit(string Id, double Score, string MetadataJson, bool HasThumbnail);
 
 /// <summary>The database cannot be reached now; the request may be retried.</summary>
 public sealed class StorageUnavailableException : Exception

@@ -159,7 +159,7 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
         }
 
         await using var command = new NpgsqlCommand("""
-            SELECT id, 1 - (embedding <=> @query), metadata::text FROM items
+            SELECT id, 1 - (embedding <=> @query), metadata::text, thumbnail IS NOT NULL FROM items
             WHERE (@filter::jsonb IS NULL OR metadata @> @filter::jsonb) AND (@exclude::text IS NULL OR id <> @exclude)
             ORDER BY embedding <=> @query LIMIT @k
             """, connection, transaction);
@@ -174,7 +174,7 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
             {
                 var score = reader.GetDouble(1);
                 if (query.MinScore is { } min && score < min) break;
-                hits.Add(new SearchHit(reader.GetString(0), score, reader.GetString(2)));
+                hits.Add(new SearchHit(reader.GetString(0), score, reader.GetString(2), reader.GetBoolean(3)));
             }
         }
 

@@ -30,7 +30,8 @@ public sealed class ApiTests
         Assert.True(info.RootElement.GetProperty("synthetic_weights").GetBoolean());
         Assert.Equal(512, info.RootElement.GetProperty("embedding_dimension").GetInt32());
         Assert.Equal("cpu", info.RootElement.GetProperty("device").GetString());
-        foreach (var endpoint in new[] { "POST /embed-image", "POST /embed-images", "POST /embed-text", "POST /v1/embeddings" })
+        Assert.Equal("/ui/", info.RootElement.GetProperty("ui").GetString());
+        foreach (var endpoint in new[] { "POST /embed-image", "POST /embed-images", "POST /embed-text", "POST /v1/embeddings", "POST /search", "GET /ui/" })
         {
             Assert.True(info.RootElement.GetProperty("endpoints").TryGetProperty(endpoint, out _), endpoint);
         }

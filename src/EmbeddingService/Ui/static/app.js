@@ -1,0 +1,266 @@
+// The visual search page: search by text, photo (choose, drop, paste) or "more like this"; add and delete products.
+// Talks to the service's own API; no framework, no build step, nothing from the network but this service.
+
+const $ = (selector) => document.querySelector(selector);
+const state = { lastQuery: null, queryUrl: null };
+
+/** The service's answer as JSON, or an Error carrying its problem's detail and status. */
+async function call(path, options = {}) {
+  const response = await fetch(path, options);
+  const type = response.headers.get("content-type") || "";
+  const body = type.includes("json") ? await response.json() : null;
+  if (!response.ok) {
+    const error = new Error(body?.detail || body?.error?.message || `${response.status} ${response.statusText}`);
+    error.status = response.status;
+    error.retryAfter = response.headers.get("retry-after");
+    throw error;
+  }
+  return body;
+}
+
+function show(message, kind = "info") {
+  const box = $("#message");
+  box.textContent = message;
+  box.className = kind === "error" ? "error" : "";
+}
+
+/** A person's reading of a failure: what happened and what to do. */
+function explain(error) {
+  if (error.status === 503 && /DATABASE_URL/.test(error.message)) {
+    return "Storage is not configured: start the service with DATABASE_URL set (scripts/postgres.sh start gives a database).";
+  }
+  if (error.status === 503 && /loading/i.test(error.message)) return "The model is still loading; try again in a few seconds.";
+  if (error.status === 503 && /database/i.test(error.message)) return "The database is unavailable right now; the service retries by itself, try again shortly.";
+  return error.message;
+}
+
+async function refreshStatus() {
+  try {
+    const health = await fetch("/health").then((r) => r.json());
+    const database = health.database === undefined ? "storage off" : health.database === "ok" ? "database ok" : "database unavailable";
+    $("#status").textContent = health.status === "healthy" ? `Ready (${health.device}, ${database})` : health.status === "loading" ? "Model loading…" : `Unhealthy: ${health.detail ?? ""}`;
+    if (health.status === "loading") setTimeout(refreshStatus, 2000);
+  } catch {
+    $("#status").textContent = "The service does not answer.";
+  }
+}
+
+/** k, filter and min_score from the options, or an error message. */
+function options() {
+  const k = Number($("#k").value || 12);
+  const result = { k };
+  const filter = $("#filter").value.trim();
+  if (filter) {
+    const at = filter.indexOf("=");
+    if (at <= 0) throw new Error("Write the filter as key = value, e.g. category = bags.");
+    result.filter = { [filter.slice(0, at).trim()]: filter.slice(at + 1).trim() };
+  }
+  const minScore = $("#min-score").value.trim();
+  if (minScore) result.min_score = Number(minScore);
+  return result;
+}
+
+async function search(query, label) {
+  let settings;
+  try {
+    settings = options();
+  } catch (error) {
+    show(error.message, "error");
+    return;
+  }
+  state.lastQuery = { query, label };
+  show("Searching…");
+  $("#results").replaceChildren();
+  try {
+    let body;
+    if (query.file) {
+      const form = new FormData();
+      form.append("file", query.file);
+      form.append("k", String(settings.k));
+      if (settings.filter) form.append("filter", JSON.stringify(settings.filter));
+      if (settings.min_score !== undefined) form.append("min_score", String(settings.min_score));
+      body = await call("/search", { method: "POST", body: form });
+    } else {
+      body = await call("/search", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ...query, ...settings }) });
+    }
+    render(body.results, label);
+  } catch (error) {
+    show(explain(error), "error");
+  }
+}
+
+function render(results, label) {
+  const list = $("#results");
+  list.replaceChildren(...results.map(card));
+  show(results.length === 0 ? `No matching items for ${label}.` : `${results.length} results for ${label}.`);
+}
+
+function card(result) {
+  const item = document.createElement("li");
+  item.className = "card";
+  item.dataset.testid = "result";
+  item.dataset.id = result.id;
+  const open = document.createElement("button");
+  open.className = "open";
+  open.type = "button";
+  open.setAttribute("aria-label", `Details of ${result.id}`);
+  if (result.thumbnail_url) {
+    const image = document.createElement("img");
+    image.src = result.thumbnail_url;
+    image.alt = result.id;
+    image.loading = "lazy";
+    open.append(image);
+  } else {
+    const placeholder = document.createElement("div");
+    placeholder.className = "placeholder";
+    placeholder.textContent = "no image";
+    open.append(placeholder);
+  }
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const metadata = Object.entries(result.metadata ?? {}).map(([key, value]) => `${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`).join(", ");
+  meta.innerHTML = `<div class="id"></div><div class="score"></div><div class="metadata"></div>`;
+  meta.querySelector(".id").textContent = result.id;
+  meta.querySelector(".score").textContent = `score ${result.score.toFixed(4)}`;
+  meta.querySelector(".metadata").textContent = metadata;
+  open.append(meta);
+  open.addEventListener("click", () => details(result.id));
+  const more = document.createElement("button");
+  more.type = "button";
+  more.className = "more secondary";
+  more.dataset.testid = "more-like-this";
+  more.textContent = "More like this";
+  more.addEventListener("click", () => moreLike(result.id));
+  item.append(open, more);
+  return item;
+}
+
+function moreLike(id) {
+  setQueryPreview(null, `more like ${id}`);
+  return search({ item_id: id }, `more like “${id}”`);
+}
+
+function setQueryPreview(file, caption) {
+  if (state.queryUrl) URL.revokeObjectURL(state.queryUrl);
+  state.queryUrl = file ? URL.createObjectURL(file) : null;
+  $("#query-preview").hidden = !file;
+  if (file) $("#query-image").src = state.queryUrl;
+  $("#query-caption").textContent = caption;
+}
+
+function searchPhoto(file) {
+  if (!file || !file.type.startsWith("image/")) {
+    show("That is not an image file.", "error");
+    return;
+  }
+  setQueryPreview(file, file.name || "pasted image");
+  search({ file }, `the photo “${file.name || "pasted image"}”`);
+}
+
+async function details(id) {
+  try {
+    const item = await call(`/items/${encodeURIComponent(id)}`);
+    $("#detail-title").textContent = item.id;
+    const image = $("#detail-image");
+    image.hidden = !item.thumbnail_url;
+    if (item.thumbnail_url) {
+      image.src = item.thumbnail_url;
+      image.alt = item.id;
+    }
+    $("#detail-metadata").textContent = JSON.stringify({ metadata: item.metadata, model: item.model, variant: item.variant, updated_at: item.updated_at }, null, 2);
+    $("#detail").dataset.id = item.id;
+    $("#detail").showModal();
+  } catch (error) {
+    show(explain(error), "error");
+  }
+}
+
+async function addProducts(event) {
+  event.preventDefault();
+  const files = [...$("#add-files").files];
+  const results = $("#add-results");
+  results.replaceChildren();
+  if (files.length === 0) {
+    show("Choose one or more images to add.", "error");
+    return;
+  }
+  const metadata = $("#add-metadata").value.trim();
+  if (metadata) {
+    try {
+      if (typeof JSON.parse(metadata) !== "object" || Array.isArray(JSON.parse(metadata))) throw new Error();
+    } catch {
+      show("The metadata must be a JSON object, e.g. {\"category\": \"bags\"}.", "error");
+      return;
+    }
+  }
+  const progress = $("#add-progress");
+  progress.hidden = false;
+  progress.max = files.length;
+  progress.value = 0;
+  let next = 0;
+  async function worker() {
+    while (next < files.length) {
+      const file = files[next++];
+      const line = document.createElement("li");
+      const form = new FormData();
+      form.append("file", file);
+      if (metadata) form.append("metadata", metadata);
+      try {
+        const item = await fetch(`/items/${encodeURIComponent(file.name)}`, { method: "PUT", body: form });
+        const body = await item.json();
+        if (!item.ok) throw new Error(body.detail ?? `${item.status}`);
+        line.textContent = `${file.name}: ${item.status === 201 ? "added" : "replaced"}`;
+      } catch (error) {
+        line.className = "failed";
+        line.textContent = `${file.name}: ${explain(error)}`;
+      }
+      results.append(line);
+      progress.value += 1;
+    }
+  }
+  // A few at a time: the service batches them, and the page stays responsive.
+  await Promise.all([worker(), worker(), worker()]);
+  show(`Added ${results.querySelectorAll("li:not(.failed)").length} of ${files.length}.`);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  refreshStatus();
+  $("#search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = $("#query-text").value.trim();
+    if (!text) {
+      show("Type a few words, or choose a photo.", "error");
+      return;
+    }
+    setQueryPreview(null, `“${text}”`);
+    search({ text }, `“${text}”`);
+  });
+  $("#query-file").addEventListener("change", (event) => searchPhoto(event.target.files[0]));
+  document.addEventListener("dragover", (event) => event.preventDefault());
+  document.addEventListener("drop", (event) => {
+    event.preventDefault();
+    const file = [...(event.dataTransfer?.files ?? [])].find((f) => f.type.startsWith("image/"));
+    if (file) searchPhoto(file);
+  });
+  document.addEventListener("paste", (event) => {
+    const file = [...(event.clipboardData?.files ?? [])].find((f) => f.type.startsWith("image/"));
+    if (file) searchPhoto(file);
+  });
+  $("#add-form").addEventListener("submit", addProducts);
+  $("#detail-close").addEventListener("click", () => $("#detail").close());
+  $("#detail-more").addEventListener("click", () => {
+    $("#detail").close();
+    moreLike($("#detail").dataset.id);
+  });
+  $("#detail-delete").addEventListener("click", async () => {
+    const id = $("#detail").dataset.id;
+    try {
+      await fetch(`/items/${encodeURIComponent(id)}`, { method: "DELETE" }).then((r) => { if (!r.ok && r.status !== 404) throw new Error(`${r.status}`); });
+      $("#detail").close();
+      document.querySelector(`[data-testid="result"][data-id="${CSS.escape(id)}"]`)?.remove();
+      show(`Deleted “${id}”.`);
+    } catch (error) {
+      show(explain(error), "error");
+    }
+  });
+});
