@@ -1,6 +1,6 @@
-using SyntheticModel.Onnx;
+using Onnx.Proto;
 using static SyntheticModel.OnnxGraphBuilder;
-using DataType = SyntheticModel.Onnx.TensorProto.Types.DataType;
+using DataType = Onnx.Proto.TensorProto.Types.DataType;
 
 namespace SyntheticModel;
 

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
-using SyntheticModel.Onnx;
+using Onnx.Proto;
 
 namespace SyntheticModel;
 

@@ -1,6 +1,6 @@
 using EmbeddingService.Model;
 using EmbeddingService.Tests.Support;
-using DataType = SyntheticModel.Onnx.TensorProto.Types.DataType;
+using DataType = Onnx.Proto.TensorProto.Types.DataType;
 
 namespace EmbeddingService.Tests.Model;
 

@@ -3,7 +3,7 @@ using EmbeddingService.Tests.Support;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using SyntheticModel;
-using SyntheticModel.Onnx;
+using Onnx.Proto;
 
 namespace EmbeddingService.Tests.Model;
 

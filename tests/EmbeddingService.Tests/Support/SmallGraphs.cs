@@ -1,7 +1,7 @@
 using Google.Protobuf;
 using SyntheticModel;
-using SyntheticModel.Onnx;
-using DataType = SyntheticModel.Onnx.TensorProto.Types.DataType;
+using Onnx.Proto;
+using DataType = Onnx.Proto.TensorProto.Types.DataType;
 
 namespace EmbeddingService.Tests.Support;
 
