@@ -10,6 +10,11 @@ if (args is [DownloadModelCommand.Name, .. var downloadArgs])
     return await DownloadModelCommand.RunAsync(downloadArgs);
 }
 
+if (args is [QuantizeCommand.Name, .. var quantizeArgs])
+{
+    return QuantizeCommand.Run(quantizeArgs);
+}
+
 if (args is [IndexCommand.Name, .. var indexArgs])
 {
     return await IndexCommand.RunAsync(indexArgs);
