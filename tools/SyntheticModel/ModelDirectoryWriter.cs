@@ -10,7 +10,8 @@ public sealed record GeneratedModel(string Directory, long VisionParameters, lon
 /// <summary>Writes a complete model directory in the layout of <c>Xenova/clip-vit-base-patch32</c>.</summary>
 public static class ModelDirectoryWriter
 {
-    public static GeneratedModel Write(ClipArchitecture arch, ulong seed, string directory, string? bpeMergesGzip = null)
+    /// <param name="quantized">Also write the int8 variant (onnx/*_quantized.onnx) with the service's own quantizer.</param>
+    public static GeneratedModel Write(ClipArchitecture arch, ulong seed, string directory, string? bpeMergesGzip = null, bool quantized = false)
     {
         ArgumentNullException.ThrowIfNull(arch);
         var clock = Stopwatch.StartNew();
@@ -44,6 +45,14 @@ public static class ModelDirectoryWriter
         WriteModel(Path.Combine(directory, "onnx", "vision_model.onnx"), vision);
         var (text, textParameters) = ClipGraphs.Text(arch, weights);
         WriteModel(Path.Combine(directory, "onnx", "text_model.onnx"), text);
+        if (quantized)
+        {
+            // In place, after the fp32 files are written: the same graphs, their MatMul weights in int8.
+            Onnx.DynamicInt8Quantizer.Quantize(vision);
+            WriteModel(Path.Combine(directory, "onnx", "vision_model_quantized.onnx"), vision);
+            Onnx.DynamicInt8Quantizer.Quantize(text);
+            WriteModel(Path.Combine(directory, "onnx", "text_model_quantized.onnx"), text);
+        }
         return new GeneratedModel(directory, visionParameters, textParameters, clock.Elapsed);
     }
 
