@@ -73,22 +73,14 @@ public static class IndexCommand
 
     private static async Task<PostgresVectorStore> OpenStoreAsync(StorageOptions options, StoreIdentity identity, CancellationToken cancellationToken)
     {
-        var connectionString = options.ConnectionString();
         try
         {
-            await using (var plain = NpgsqlDataSource.Create(connectionString))
-            {
-                await StorageMigrations.ApplyAsync(plain, options, identity, cancellationToken);
-            }
+            return await PostgresVectorStore.OpenAsync(options, identity, cancellationToken);
         }
         catch (Exception e) when (PostgresVectorStore.IsOutage(e))
         {
             throw new StorageUnavailableException($"The database in DATABASE_URL cannot be reached: {e.Message}", e);
         }
-
-        var builder = new NpgsqlDataSourceBuilder(connectionString);
-        builder.UseVector();
-        return new PostgresVectorStore(builder.Build(), iterativeScans: false);
     }
 
     private static bool TryParse(string[] args, out IndexSettings settings, out string error)

@@ -233,6 +233,32 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
 
     public ValueTask DisposeAsync() => dataSource.DisposeAsync();
 
+    /// <summary>
+    /// Applies the migrations, checks the store's identity, and opens the store. The vector-mapped data source is built
+    /// after the migrations: a data source maps the vector type only if it existed when it first connected.
+    /// </summary>
+    /// <exception cref="StoreMismatchException">The database holds another model's, variant's or dimension's vectors.</exception>
+    public static async Task<PostgresVectorStore> OpenAsync(StorageOptions options, StoreIdentity identity, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var connectionString = options.ConnectionString();
+        string version;
+        await using (var plain = NpgsqlDataSource.Create(connectionString))
+        {
+            await StorageMigrations.ApplyAsync(plain, options, identity, cancellationToken);
+            await using var command = plain.CreateCommand("SELECT extversion FROM pg_extension WHERE extname = 'vector'");
+            version = (string)(await command.ExecuteScalarAsync(cancellationToken))!;
+        }
+
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        builder.UseVector();
+        var iterative = System.Version.TryParse(version, out var parsed) && parsed >= new System.Version(0, 8);
+        return new PostgresVectorStore(builder.Build(), iterative) { PgvectorVersion = version };
+    }
+
+    /// <summary>The pgvector version of the database, when opened by <see cref="OpenAsync"/>.</summary>
+    public string? PgvectorVersion { get; private init; }
+
     /// <summary>Connection failures and a server going away are outages (503, retried); anything else is a fault.</summary>
     internal static bool IsOutage(Exception e) => e switch
     {

@@ -24,27 +24,15 @@ public sealed partial class StorageStartupService(
         }
 
         state.Set(StorageStatus.Connecting);
-        var connectionString = options.Value.ConnectionString();
         var identity = new StoreIdentity(ClipModel.DisplayName, model.Value.Variant.ToString().ToLowerInvariant(), 512);
         var delay = TimeSpan.FromSeconds(1);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                string version;
-                await using (var plain = NpgsqlDataSource.Create(connectionString))
-                {
-                    await StorageMigrations.ApplyAsync(plain, options.Value, identity, stoppingToken);
-                    await using var command = plain.CreateCommand("SELECT extversion FROM pg_extension WHERE extname = 'vector'");
-                    version = (string)(await command.ExecuteScalarAsync(stoppingToken))!;
-                }
-
-                // Built after the migrations: a data source maps the vector type only if it existed when it first connected.
-                var builder = new NpgsqlDataSourceBuilder(connectionString);
-                builder.UseVector();
-                var iterative = System.Version.TryParse(version, out var parsed) && parsed >= new System.Version(0, 8);
-                state.Set(StorageStatus.Ready, new PostgresVectorStore(builder.Build(), iterative));
-                LogReady(logger, version, identity.Variant);
+                var store = await PostgresVectorStore.OpenAsync(options.Value, identity, stoppingToken);
+                state.Set(StorageStatus.Ready, store);
+                LogReady(logger, store.PgvectorVersion!, identity.Variant);
                 return;
             }
             catch (StoreMismatchException e)
