@@ -38,8 +38,9 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
     public async Task<ImageEmbedding> EmbedAsync(ReadOnlyMemory<byte> encoded, bool withThumbnail, CancellationToken cancellationToken)
     {
         var serving = state.Serving ?? throw new ModelNotReadyException(state.Status, state.Error);
+        var plan = decoder.Probe(encoded, serving.Model.Preprocessor.ShortestEdge);
         using var ticket = serving.Vision.Admit();
-        return await EmbedAdmittedAsync(serving, ticket, encoded, withThumbnail, cancellationToken);
+        return await EmbedAdmittedAsync(serving, ticket, encoded, plan, withThumbnail, cancellationToken);
     }
 
     /// <summary>
@@ -52,11 +53,12 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
         ArgumentNullException.ThrowIfNull(images);
         var serving = state.Serving ?? throw new ModelNotReadyException(state.Status, state.Error);
         var rejected = new List<(int, ImageRejectedException)>();
+        var plans = new DecodePlan[images.Count];
         for (var i = 0; i < images.Count; i++)
         {
             try
             {
-                decoder.Probe(images[i], serving.Model.Preprocessor.ShortestEdge);
+                plans[i] = decoder.Probe(images[i], serving.Model.Preprocessor.ShortestEdge);
             }
             catch (ImageRejectedException e)
             {
@@ -75,7 +77,7 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
             var runs = new Task<ImageEmbedding>[images.Count];
             for (var i = 0; i < runs.Length; i++)
             {
-                runs[i] = EmbedAdmittedAsync(serving, tickets[i], images[i], withThumbnail: false, cancellationToken);
+                runs[i] = EmbedAdmittedAsync(serving, tickets[i], images[i], plans[i], withThumbnail: false, cancellationToken);
             }
 
             try
@@ -96,13 +98,13 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
     }
 
     private async Task<ImageEmbedding> EmbedAdmittedAsync(ServingModel serving, BatchingPipeline<float>.Ticket ticket, ReadOnlyMemory<byte> encoded,
-        bool withThumbnail, CancellationToken cancellationToken)
+        DecodePlan plan, bool withThumbnail, CancellationToken cancellationToken)
     {
         var pipeline = serving.Vision;
         var pixels = ArrayPool<float>.Shared.Rent(pipeline.ItemLength);
         try
         {
-            var (decoded, thumbnail) = await PreprocessAsync(serving, encoded, pixels, withThumbnail, cancellationToken);
+            var (decoded, thumbnail) = await PreprocessAsync(serving, encoded, plan, pixels, withThumbnail, cancellationToken);
             var result = await pipeline.EmbedAsync(ticket, pixels.AsMemory(0, pipeline.ItemLength), cancellationToken);
             return new ImageEmbedding(result.Embedding, serving.Model.Device, decoded, result) { Thumbnail = thumbnail };
         }
@@ -115,11 +117,11 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
     public void Dispose() => _decodes.Dispose();
 
     /// <summary>Decodes and preprocesses into <paramref name="pixels"/> within the decode bounds; returns the time it took.</summary>
-    private async Task<(TimeSpan Decode, byte[]? Thumbnail)> PreprocessAsync(ServingModel serving, ReadOnlyMemory<byte> encoded, float[] pixels, bool withThumbnail,
-        CancellationToken cancellationToken)
+    /// <param name="plan">The header's reading (<see cref="ImageDecoder.Probe"/>), made once by the caller.</param>
+    private async Task<(TimeSpan Decode, byte[]? Thumbnail)> PreprocessAsync(ServingModel serving, ReadOnlyMemory<byte> encoded, DecodePlan plan, float[] pixels,
+        bool withThumbnail, CancellationToken cancellationToken)
     {
         var shortestEdge = serving.Model.Preprocessor.ShortestEdge;
-        var plan = decoder.Probe(encoded, shortestEdge);
         using var memory = await ReservePixelsAsync(plan, cancellationToken);
         await _decodes.WaitAsync(cancellationToken);
         var started = Stopwatch.GetTimestamp();
