@@ -27,24 +27,14 @@ public static class EmbedImageEndpoints
     private static async Task<Results<Ok<EmbeddingResponse>, ProblemHttpResult>> EmbedImageAsync(
         HttpContext context, ImageEmbedder embedder, UploadReceiver uploads, IOptions<ApiOptions> options, CancellationToken cancellationToken)
     {
-        if (Problems.Refusal(context, embedder.EnsureAccepting, options.Value) is { } refused)
+        var (received, refused) = await ImageForms.ReceiveAsync(context, embedder, uploads, Form, options.Value, "The multipart form has no field named 'file'.", cancellationToken);
+        if (refused is not null)
         {
             return refused;
         }
 
-        var (form, failure) = await uploads.ReceiveAsync(context.Request, Form, cancellationToken);
-        if (failure is not null)
+        using (var form = received!)
         {
-            return Problems.Upload(context, failure, FileField);
-        }
-
-        using (form)
-        {
-            if (form!.Files.Count == 0)
-            {
-                return Problems.MissingField(FileField, "The multipart form has no field named 'file'.");
-            }
-
             try
             {
                 var embedding = await embedder.EmbedAsync(form.Files[0].Content, cancellationToken);

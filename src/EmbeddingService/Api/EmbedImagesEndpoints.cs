@@ -28,25 +28,15 @@ public static class EmbedImagesEndpoints
         HttpContext context, ImageEmbedder embedder, UploadReceiver uploads, IOptions<RequestLimits> limits, IOptions<ApiOptions> options,
         CancellationToken cancellationToken)
     {
-        if (Problems.Refusal(context, embedder.EnsureAccepting, options.Value) is { } refused)
+        var spec = new FormSpec(FilesField, MaxFiles: limits.Value.MaxBatchItems, MaxBodyBytes: limits.Value.MaxBatchUploadBytes);
+        var (received, refused) = await ImageForms.ReceiveAsync(context, embedder, uploads, spec, options.Value, "The multipart form has no parts named 'files'.", cancellationToken);
+        if (refused is not null)
         {
             return refused;
         }
 
-        var spec = new FormSpec(FilesField, MaxFiles: limits.Value.MaxBatchItems, MaxBodyBytes: limits.Value.MaxBatchUploadBytes);
-        var (form, failure) = await uploads.ReceiveAsync(context.Request, spec, cancellationToken);
-        if (failure is not null)
+        using (var form = received!)
         {
-            return Problems.Upload(context, failure, FilesField);
-        }
-
-        using (form)
-        {
-            if (form!.Files.Count == 0)
-            {
-                return Problems.MissingField(FilesField, "The multipart form has no parts named 'files'.");
-            }
-
             try
             {
                 var embeddings = await embedder.EmbedManyAsync([.. form.Files.Select(f => f.Content)], cancellationToken);

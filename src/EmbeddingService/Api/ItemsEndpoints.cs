@@ -62,16 +62,11 @@ public static class ItemsEndpoints
             }
             else
             {
-                if (Problems.Refusal(context, images.EnsureAccepting, options.Value) is { } refused) return refused;
-                var (form, failure) = await uploads.ReceiveAsync(context.Request, Form, cancellationToken);
-                if (failure is not null) return Problems.Upload(context, failure, EmbedImageEndpoints.FileField);
-                using (form)
+                var (received, refused) = await ImageForms.ReceiveAsync(context, images, uploads, Form, options.Value,
+                    "Send multipart/form-data with an image in 'file', or JSON with \"vector\".", cancellationToken);
+                if (refused is not null) return refused;
+                using (var form = received!)
                 {
-                    if (form!.Files.Count == 0)
-                    {
-                        return Problems.MissingField(EmbedImageEndpoints.FileField, "Send multipart/form-data with an image in 'file', or JSON with \"vector\".");
-                    }
-
                     var metadata = form.Fields.TryGetValue(MetadataField, out var text) ? text : "{}";
                     if (CheckMetadata(metadata) is { } badMetadata) return badMetadata;
                     var content = form.Files[0].Content;

@@ -47,16 +47,11 @@ public static class SearchEndpoints
             }
             else
             {
-                if (Problems.Refusal(context, images.EnsureAccepting, options.Value) is { } refused) return refused;
-                var (form, failure) = await uploads.ReceiveAsync(context.Request, Form, cancellationToken);
-                if (failure is not null) return Problems.Upload(context, failure, EmbedImageEndpoints.FileField);
-                using (form)
+                var (received, refused) = await ImageForms.ReceiveAsync(context, images, uploads, Form, options.Value,
+                    "Send a photo as multipart 'file', or JSON with \"text\", \"vector\" or \"item_id\".", cancellationToken);
+                if (refused is not null) return refused;
+                using (var form = received!)
                 {
-                    if (form!.Files.Count == 0)
-                    {
-                        return Problems.MissingField(EmbedImageEndpoints.FileField, "Send a photo as multipart 'file', or JSON with \"text\", \"vector\" or \"item_id\".");
-                    }
-
                     var (k, filter, minScore, problem) = Options(
                         form.Fields.TryGetValue("k", out var kText) ? kText : null,
                         form.Fields.TryGetValue("filter", out var filterText) ? filterText : null,
