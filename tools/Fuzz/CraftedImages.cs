@@ -16,9 +16,9 @@ public static class CraftedImages
     /// <summary>Every crafted image, by name; <paramref name="jpeg"/> and <paramref name="png"/> are real images to graft onto.</summary>
     public static IEnumerable<(string Name, Func<byte[]> Make)> All(byte[] jpeg, byte[] png) =>
     [
-        ("png-huge-dimensions", () => PngHeaderOnly(100_000, 100_000)),
-        ("png-zero-dimensions", () => PngHeaderOnly(0, 0)),
-        ("png-max-dimensions", () => PngHeaderOnly(int.MaxValue, 1)),
+        ("png-huge-dimensions", () => PngHeader(100_000, 100_000)),
+        ("png-zero-dimensions", () => PngHeader(0, 0)),
+        ("png-max-dimensions", () => PngHeader(int.MaxValue, 1)),
         ("png-deflate-bomb-7000x7000", () => DeflateBomb.Value),
         ("png-20000-chunks", () => PngWithChunks(png, 20_000)),
         ("gif-20000-frames", () => GifWithFrames(20_000)),
@@ -41,7 +41,8 @@ public static class CraftedImages
         ("tiff-bits-per-sample-99", () => Tiff(16, 16, stripOffset: 8, bitsPerSample: 99)),
     ];
 
-    private static byte[] PngHeaderOnly(int width, int height)
+    /// <summary>A valid PNG signature and IHDR (8-bit RGB) of the given size, followed by a token IDAT and IEND.</summary>
+    public static byte[] PngHeader(int width, int height)
     {
         using var stream = new MemoryStream();
         stream.Write(PngSignature);

@@ -137,7 +137,7 @@ public sealed class ApiTests
         await using var factory = new ServiceFactory(ReferenceModel());
         using var client = await factory.StartedClientAsync();
         var before = GC.GetTotalAllocatedBytes(precise: true);
-        using var form = ServiceFactory.Form(CraftedPng(100_000, 100_000));
+        using var form = ServiceFactory.Form(Fuzz.CraftedImages.PngHeader(100_000, 100_000));
         var response = await client.PostAsync(new Uri("/embed-image", UriKind.Relative), form);
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
         await AssertProblem(response, HttpStatusCode.RequestEntityTooLarge, "100000x100000");
@@ -218,49 +218,5 @@ public sealed class ApiTests
         Assert.Equal((int)status, problem.RootElement.GetProperty("status").GetInt32());
         Assert.Contains(detailFragment, problem.RootElement.GetProperty("detail").GetString(), StringComparison.OrdinalIgnoreCase);
         return problem;
-    }
-
-    /// <summary>A valid PNG signature and IHDR for the given size, followed by a token IDAT and IEND.</summary>
-    internal static byte[] CraftedPng(int width, int height)
-    {
-        using var stream = new MemoryStream();
-        stream.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
-        var header = new byte[13];
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header, width);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), height);
-        header[8] = 8;
-        header[9] = 2;
-        Chunk(stream, "IHDR", header);
-        Chunk(stream, "IDAT", [0x78, 0x9C, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01]);
-        Chunk(stream, "IEND", []);
-        return stream.ToArray();
-    }
-
-    private static void Chunk(Stream stream, string type, byte[] data)
-    {
-        var length = new byte[4];
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(length, data.Length);
-        stream.Write(length);
-        var typed = Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
-        stream.Write(typed);
-        var crc = new byte[4];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32(typed));
-        stream.Write(crc);
-    }
-
-    /// <summary>The CRC-32 PNG chunks carry (polynomial 0xEDB88320).</summary>
-    private static uint Crc32(byte[] data)
-    {
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in data)
-        {
-            crc ^= b;
-            for (var bit = 0; bit < 8; bit++)
-            {
-                crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
-            }
-        }
-
-        return ~crc;
     }
 }
