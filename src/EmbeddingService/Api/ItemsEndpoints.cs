@@ -76,9 +76,8 @@ public static class ItemsEndpoints
                 }
             }
 
-            var created = await store.UpsertAsync(item, cancellationToken);
-            var stored = await store.GetAsync(id, withEmbedding: false, cancellationToken);
-            var response = ItemResponse.From(stored!);
+            var (created, stored) = await store.UpsertAsync(item, cancellationToken);
+            var response = ItemResponse.From(stored);
             return created ? TypedResults.Created($"/items/{Uri.EscapeDataString(id)}", response) : TypedResults.Ok(response);
         }
         catch (Exception e) when ((Problems.Storage(context, e) ?? Problems.Embedding(context, e, options.Value)) is { } problem)

@@ -3,8 +3,8 @@ namespace EmbeddingService.Storage;
 /// <summary>The vector store the API uses: items with their embedding, metadata and thumbnail, and cosine search.</summary>
 public interface IVectorStore
 {
-    /// <summary>Inserts or replaces; true when the item is new.</summary>
-    Task<bool> UpsertAsync(NewItem item, CancellationToken cancellationToken);
+    /// <summary>Inserts or replaces; whether the item is new, and the item as stored.</summary>
+    Task<(bool Created, StoredItem Item)> UpsertAsync(NewItem item, CancellationToken cancellationToken);
 
     /// <summary>Many items at once (binary COPY into a staging table, then one upsert); returns how many were new.</summary>
     Task<int> UpsertManyAsync(IReadOnlyList<NewItem> items, CancellationToken cancellationToken);

@@ -10,16 +10,16 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
 {
     private const string Columns = "id, model, variant, image_sha256, metadata::text, created_at, updated_at, thumbnail IS NOT NULL";
 
-    public Task<bool> UpsertAsync(NewItem item, CancellationToken cancellationToken) => Guard(async () =>
+    public Task<(bool Created, StoredItem Item)> UpsertAsync(NewItem item, CancellationToken cancellationToken) => Guard(async () =>
     {
         ArgumentNullException.ThrowIfNull(item);
-        await using var command = dataSource.CreateCommand("""
+        await using var command = dataSource.CreateCommand($"""
             INSERT INTO items (id, embedding, model, variant, image_sha256, metadata, thumbnail, thumbnail_type)
             VALUES (@id, @embedding, @model, @variant, @sha, @metadata, @thumbnail, @thumbnail_type)
             ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, model = excluded.model, variant = excluded.variant,
                 image_sha256 = excluded.image_sha256, metadata = excluded.metadata, thumbnail = excluded.thumbnail,
                 thumbnail_type = excluded.thumbnail_type, updated_at = now()
-            RETURNING (xmax = 0)
+            RETURNING {Columns}, (xmax = 0)
             """);
         command.Parameters.AddWithValue("id", item.Id);
         command.Parameters.AddWithValue("embedding", new Vector(item.Embedding));
@@ -29,7 +29,9 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
         command.Parameters.AddWithValue("metadata", NpgsqlDbType.Jsonb, item.MetadataJson);
         command.Parameters.AddWithValue("thumbnail", NpgsqlDbType.Bytea, (object?)item.Thumbnail ?? DBNull.Value);
         command.Parameters.AddWithValue("thumbnail_type", (object?)item.ThumbnailType ?? DBNull.Value);
-        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return (reader.GetBoolean(8), Read(reader, withEmbedding: false));
     });
 
     public Task<int> UpsertManyAsync(IReadOnlyList<NewItem> items, CancellationToken cancellationToken) => Guard(async () =>
