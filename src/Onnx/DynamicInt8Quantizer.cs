@@ -1,99 +1,135 @@
 using System.Runtime.InteropServices;
-using Google.Protobuf;
 using Onnx.Proto;
 using DataType = Onnx.Proto.TensorProto.Types.DataType;
 
 namespace Onnx;
 
-/// <summary>What a quantization did.</summary>
-public sealed record QuantizationReport(int MatMuls, long FloatBytes, long Int8Bytes);
-
 /// <summary>
-/// Dynamic int8 quantization: every <c>MatMul</c> whose weight is a constant float32 [K, N] becomes
-/// <c>com.microsoft</c> <c>DynamicQuantizeMatMul</c> with int8 weights and one scale per output column (symmetric,
-/// zero point 0); ONNX Runtime quantizes the activations at run time. Convolutions (the patch embedding), gathers (the
-/// token embedding table) and everything else stay float32.
+/// Dynamic int8 quantization: every <c>MatMul</c> whose weight is a constant float32 [K, N] gets int8 weights with one
+/// scale per output column (symmetric, zero point 0), and ONNX Runtime quantizes the activations at run time.
+/// Convolutions (the patch embedding), gathers (the token embedding table) and everything else stay float32, and so
+/// does the last MatMul, the projection into the embedding space, unless <paramref name="keepProjectionFloat"/> is
+/// false: it is 0.01% of the work and a third of the error (docs/decisions.md).
 /// </summary>
 public static class DynamicInt8Quantizer
 {
     public const string ContribDomain = "com.microsoft";
 
-    /// <exception cref="InvalidDataException">The graph has no MatMul with a constant float32 weight to quantize.</exception>
-    public static QuantizationReport Quantize(ModelProto model, Func<string, bool>? keepFloat = null)
+    /// <exception cref="InvalidDataException">The graph is already quantized or has no MatMul with a constant float32 weight.</exception>
+    public static RewriteReport Quantize(ModelProto model, Int8Operator op = Int8Operator.DynamicQuantizeMatMul, bool keepProjectionFloat = true)
     {
         ArgumentNullException.ThrowIfNull(model);
         var graph = model.Graph;
-        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        var uses = graph.Node.SelectMany(n => n.Input).GroupBy(i => i, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
-        int count = 0;
-        long floatBytes = 0, int8Bytes = 0;
-        foreach (var node in graph.Node)
+        if (graph.Node.FirstOrDefault(n => n.OpType is "DynamicQuantizeMatMul" or "MatMulInteger" or "DynamicQuantizeLinear") is { } rewritten)
         {
-            if (node.OpType != "MatMul" || node.Domain.Length > 0 || node.Input.Count != 2
-                || !initializers.TryGetValue(node.Input[1], out var weight) || weight.DataType != (int)DataType.Float || weight.Dims.Count != 2
-                || keepFloat?.Invoke(weight.Name) == true)
-            {
-                continue;
-            }
+            throw new InvalidDataException($"The graph is already quantized (node {rewritten.Name} is {rewritten.OpType}); quantize reads the fp32 export.");
+        }
 
-            var (rows, columns) = ((int)weight.Dims[0], (int)weight.Dims[1]);
-            var values = Floats(weight);
-            var scales = new float[columns];
-            for (var k = 0; k < rows; k++)
-            {
-                for (var n = 0; n < columns; n++) scales[n] = Math.Max(scales[n], Math.Abs(values[(k * columns) + n]));
-            }
+        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var candidates = graph.Node.Where(node => node.OpType == "MatMul" && node.Domain.Length == 0 && node.Input.Count == 2
+            && initializers.TryGetValue(node.Input[1], out var weight) && weight.DataType == (int)DataType.Float && weight.Dims.Count == 2).ToList();
+        if (keepProjectionFloat && candidates.Count > 1)
+        {
+            candidates.RemoveAt(candidates.Count - 1);
+        }
 
-            for (var n = 0; n < columns; n++) scales[n] = scales[n] > 0 ? scales[n] / 127 : 1;
-            var quantized = new sbyte[values.Length];
-            for (var k = 0; k < rows; k++)
-            {
-                for (var n = 0; n < columns; n++)
-                {
-                    quantized[(k * columns) + n] = (sbyte)Math.Clamp(MathF.Round(values[(k * columns) + n] / scales[n]), -127, 127);
-                }
-            }
+        if (candidates.Count == 0)
+        {
+            throw new InvalidDataException("The graph has no MatMul with a constant float32 [K, N] weight: there is nothing to quantize.");
+        }
 
+        var uses = graph.Node.SelectMany(n => n.Input).GroupBy(i => i, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        var replacements = new Dictionary<NodeProto, NodeProto[]>();
+        long floatBytes = 0, int8Bytes = 0;
+        foreach (var node in candidates)
+        {
+            var weight = initializers[node.Input[1]];
+            var (quantized, scales) = QuantizePerColumn(weight);
             var name = weight.Name;
-            graph.Initializer.Add(Tensor($"{name}_quantized", DataType.Int8, MemoryMarshal.AsBytes(quantized.AsSpan()), rows, columns));
-            graph.Initializer.Add(Tensor($"{name}_scale", DataType.Float, MemoryMarshal.AsBytes(scales.AsSpan()), columns));
-            graph.Initializer.Add(Tensor($"{name}_zero_point", DataType.Int8, new byte[columns], columns));
-            node.OpType = "DynamicQuantizeMatMul";
-            node.Domain = ContribDomain;
-            node.Input[1] = $"{name}_quantized";
-            node.Input.Add($"{name}_scale");
-            node.Input.Add($"{name}_zero_point");
+            graph.Initializer.Add(OnnxTensors.Create($"{name}_quantized", DataType.Int8, MemoryMarshal.AsBytes(quantized.AsSpan()), weight.Dims[0], weight.Dims[1]));
+            graph.Initializer.Add(OnnxTensors.Create($"{name}_scale", DataType.Float, MemoryMarshal.AsBytes(scales.AsSpan()), scales.Length));
+            graph.Initializer.Add(OnnxTensors.Create($"{name}_zero_point", DataType.Int8, new byte[scales.Length], scales.Length));
+            if (op == Int8Operator.DynamicQuantizeMatMul)
+            {
+                node.OpType = "DynamicQuantizeMatMul";
+                node.Domain = ContribDomain;
+                node.Input[1] = $"{name}_quantized";
+                node.Input.Add($"{name}_scale");
+                node.Input.Add($"{name}_zero_point");
+            }
+            else
+            {
+                replacements[node] = MatMulIntegerNodes(node, name);
+            }
+
             if (uses[name] == 1)
             {
                 graph.Initializer.Remove(weight);
             }
 
-            count++;
-            floatBytes += values.Length * sizeof(float);
-            int8Bytes += quantized.Length + (columns * (sizeof(float) + 1));
+            floatBytes += quantized.Length * sizeof(float);
+            int8Bytes += quantized.Length + (scales.Length * (sizeof(float) + 1));
         }
 
-        if (count == 0)
+        if (replacements.Count > 0)
         {
-            throw new InvalidDataException("The graph has no MatMul with a constant float32 [K, N] weight: there is nothing to quantize.");
+            // Replaced in place, so the graph stays in topological order.
+            var nodes = graph.Node.SelectMany(n => replacements.TryGetValue(n, out var r) ? r : [n]).ToList();
+            graph.Node.Clear();
+            graph.Node.AddRange(nodes);
         }
-
-        if (!model.OpsetImport.Any(o => o.Domain == ContribDomain))
+        else if (!model.OpsetImport.Any(o => o.Domain == ContribDomain))
         {
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = ContribDomain, Version = 1 });
         }
 
-        return new QuantizationReport(count, floatBytes, int8Bytes);
+        return new RewriteReport(candidates.Count, floatBytes, int8Bytes);
     }
 
-    private static float[] Floats(TensorProto tensor) => tensor.RawData.Length > 0
-        ? MemoryMarshal.Cast<byte, float>(tensor.RawData.Span).ToArray()
-        : [.. tensor.FloatData];
-
-    private static TensorProto Tensor(string name, DataType type, ReadOnlySpan<byte> bytes, params long[] dims)
+    private static (sbyte[] Values, float[] Scales) QuantizePerColumn(TensorProto weight)
     {
-        var tensor = new TensorProto { Name = name, DataType = (int)type, RawData = ByteString.CopyFrom(bytes) };
-        tensor.Dims.AddRange(dims);
-        return tensor;
+        var (rows, columns) = ((int)weight.Dims[0], (int)weight.Dims[1]);
+        var values = OnnxTensors.Floats(weight);
+        var scales = new float[columns];
+        for (var k = 0; k < rows; k++)
+        {
+            var row = values.AsSpan(k * columns, columns);
+            for (var n = 0; n < columns; n++) scales[n] = Math.Max(scales[n], Math.Abs(row[n]));
+        }
+
+        for (var n = 0; n < columns; n++) scales[n] = scales[n] > 0 ? scales[n] / 127 : 1;
+        var quantized = new sbyte[values.Length];
+        for (var k = 0; k < rows; k++)
+        {
+            for (var n = 0; n < columns; n++)
+            {
+                quantized[(k * columns) + n] = (sbyte)Math.Clamp(MathF.Round(values[(k * columns) + n] / scales[n]), -127, 127);
+            }
+        }
+
+        return (quantized, scales);
+    }
+
+    private static NodeProto[] MatMulIntegerNodes(NodeProto matMul, string weight)
+    {
+        var prefix = matMul.Output[0];
+        string activation = matMul.Input[0], output = matMul.Output[0];
+        return
+        [
+            Node("DynamicQuantizeLinear", [activation], [$"{prefix}_a_q", $"{prefix}_a_scale", $"{prefix}_a_zero_point"]),
+            Node("MatMulInteger", [$"{prefix}_a_q", $"{weight}_quantized", $"{prefix}_a_zero_point", $"{weight}_zero_point"], [$"{prefix}_int32"]),
+            Node("Cast", [$"{prefix}_int32"], [$"{prefix}_unscaled"], new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)DataType.Float }),
+            Node("Mul", [$"{prefix}_a_scale", $"{weight}_scale"], [$"{prefix}_scale"]),
+            Node("Mul", [$"{prefix}_unscaled", $"{prefix}_scale"], [output]),
+        ];
+    }
+
+    private static NodeProto Node(string op, string[] inputs, string[] outputs, params AttributeProto[] attributes)
+    {
+        var node = new NodeProto { OpType = op, Name = outputs[0] + "_" + op };
+        node.Input.AddRange(inputs);
+        node.Output.AddRange(outputs);
+        node.Attribute.AddRange(attributes);
+        return node;
     }
 }

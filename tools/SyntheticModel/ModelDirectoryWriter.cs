@@ -10,8 +10,8 @@ public sealed record GeneratedModel(string Directory, long VisionParameters, lon
 /// <summary>Writes a complete model directory in the layout of <c>Xenova/clip-vit-base-patch32</c>.</summary>
 public static class ModelDirectoryWriter
 {
-    /// <param name="quantized">Also write the int8 variant (onnx/*_quantized.onnx) with the service's own quantizer.</param>
-    public static GeneratedModel Write(ClipArchitecture arch, ulong seed, string directory, string? bpeMergesGzip = null, bool quantized = false)
+    /// <param name="variants">Also write these variants (<c>quantized</c>, <c>fp16</c>) with the service's own rewriters.</param>
+    public static GeneratedModel Write(ClipArchitecture arch, ulong seed, string directory, string? bpeMergesGzip = null, IReadOnlyCollection<string>? variants = null)
     {
         ArgumentNullException.ThrowIfNull(arch);
         var clock = Stopwatch.StartNew();
@@ -45,14 +45,16 @@ public static class ModelDirectoryWriter
         WriteModel(Path.Combine(directory, "onnx", "vision_model.onnx"), vision);
         var (text, textParameters) = ClipGraphs.Text(arch, weights);
         WriteModel(Path.Combine(directory, "onnx", "text_model.onnx"), text);
-        if (quantized)
+        foreach (var variant in variants ?? [])
         {
-            // In place, after the fp32 files are written: the same graphs, their MatMul weights in int8.
-            Onnx.DynamicInt8Quantizer.Quantize(vision);
-            WriteModel(Path.Combine(directory, "onnx", "vision_model_quantized.onnx"), vision);
-            Onnx.DynamicInt8Quantizer.Quantize(text);
-            WriteModel(Path.Combine(directory, "onnx", "text_model_quantized.onnx"), text);
+            foreach (var (tower, graph) in new[] { ("vision", vision), ("text", text) })
+            {
+                var copy = graph.Clone();
+                Onnx.VariantRewriter.Rewrite(copy, variant);
+                WriteModel(Path.Combine(directory, "onnx", $"{tower}_model_{variant}.onnx"), copy);
+            }
         }
+
         return new GeneratedModel(directory, visionParameters, textParameters, clock.Elapsed);
     }
 

@@ -5,7 +5,7 @@ using SyntheticModel;
 string preset = "vit-b32", output = string.Empty;
 string? bpe = null;
 ulong seed = 1;
-var quantized = false;
+IReadOnlyCollection<string> variants = [];
 for (var i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -16,29 +16,29 @@ for (var i = 0; i < args.Length; i++)
         case "--out": output = Next(); break;
         case "--bpe": bpe = Next(); break;
         case "--variants":
-            var variants = Next().Split(',', StringSplitOptions.TrimEntries);
-            if (variants.Except(["fp32", "quantized"]).FirstOrDefault() is { } unknown)
+            var named = Next().Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            if (named.Except(["fp32", .. Onnx.VariantRewriter.Variants]).FirstOrDefault() is { } unknown)
             {
-                Console.Error.WriteLine($"variant '{unknown}' is not written by this version (fp32, quantized)");
+                Console.Error.WriteLine($"variant '{unknown}' is not written by this version (fp32, {string.Join(", ", Onnx.VariantRewriter.Variants)})");
                 return 2;
             }
 
-            quantized = variants.Contains("quantized");
+            variants = [.. named.Where(v => v != "fp32")];
             break;
         default:
             Console.Error.WriteLine($"unknown argument {args[i]}");
-            Console.Error.WriteLine("usage: SyntheticModel --preset vit-b32|tiny --seed N --out DIR [--bpe bpe_simple_vocab_16e6.txt.gz] [--variants fp32,quantized]");
+            Console.Error.WriteLine("usage: SyntheticModel --preset vit-b32|tiny --seed N --out DIR [--bpe bpe_simple_vocab_16e6.txt.gz] [--variants fp32,quantized,fp16]");
             return 2;
     }
 }
 
 if (output.Length == 0)
 {
-    Console.Error.WriteLine("usage: SyntheticModel --preset vit-b32|tiny --seed N --out DIR [--bpe bpe_simple_vocab_16e6.txt.gz]");
+    Console.Error.WriteLine("usage: SyntheticModel --preset vit-b32|tiny --seed N --out DIR [--bpe bpe_simple_vocab_16e6.txt.gz] [--variants fp32,quantized,fp16]");
     return 2;
 }
 
-var model = ModelDirectoryWriter.Write(ClipArchitecture.FromPreset(preset), seed, output, bpe, quantized);
+var model = ModelDirectoryWriter.Write(ClipArchitecture.FromPreset(preset), seed, output, bpe, variants);
 long Size(string name) => new FileInfo(Path.Combine(output, "onnx", name)).Length;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"wrote {output} ({preset}, seed {seed}) in {model.Elapsed.TotalSeconds:F1} s: " +

@@ -1,19 +1,21 @@
 using EmbeddingService.Model;
 using Google.Protobuf;
 using Microsoft.Extensions.Configuration;
+using Microsoft.ML.OnnxRuntime;
 using Onnx;
 using Onnx.Proto;
 
 namespace EmbeddingService.Hosting;
 
 /// <summary>
-/// <c>quantize [--dir DIR] [--variant quantized]</c>: writes <c>onnx/*_quantized.onnx</c> beside a model's fp32
-/// towers (dynamic int8, see <see cref="DynamicInt8Quantizer"/>), so <c>MODEL_VARIANT=quantized</c> can serve them.
+/// <c>quantize [--dir DIR] [--variant quantized|fp16] [--operator contrib|standard]</c>: writes
+/// <c>onnx/*_quantized.onnx</c> (dynamic int8, see <see cref="DynamicInt8Quantizer"/>) or <c>onnx/*_fp16.onnx</c>
+/// (see <see cref="Float16Converter"/>) beside a model's fp32 towers, so <c>MODEL_VARIANT</c> can serve them.
 /// </summary>
 public static class QuantizeCommand
 {
     public const string Name = "quantize";
-    private const string Usage = "usage: EmbeddingService quantize [--dir MODEL_DIR] [--variant quantized]";
+    private const string Usage = "usage: EmbeddingService quantize [--dir MODEL_DIR] [--variant quantized|fp16] [--operator contrib|standard]";
 
     public static int Run(string[] args)
     {
@@ -22,27 +24,38 @@ public static class QuantizeCommand
         var options = new ModelOptions();
         configuration.Bind(options);
         var directory = options.ModelDir;
+        var variant = ModelVariant.Quantized;
+        var int8Operator = Int8Operator.DynamicQuantizeMatMul;
         for (var i = 0; i < args.Length; i++)
         {
-            switch (args[i])
+            switch (args[i], i + 1 < args.Length ? args[i + 1] : null)
             {
-                case "--dir" when i + 1 < args.Length:
-                    directory = args[++i];
+                case ("--dir", { } value):
+                    directory = value;
                     break;
-                case "--variant" when i + 1 < args.Length && args[i + 1] == "quantized":
-                    i++;
+                case ("--variant", VariantRewriter.Quantized):
+                    variant = ModelVariant.Quantized;
                     break;
-                case "--variant" when i + 1 < args.Length && args[i + 1] == "fp16":
-                    Console.Error.WriteLine("The fp16 variant is not written by this version yet; --variant quantized is.");
-                    return 2;
+                case ("--variant", VariantRewriter.Float16):
+                    variant = ModelVariant.Fp16;
+                    break;
+                case ("--operator", "contrib"):
+                    int8Operator = Int8Operator.DynamicQuantizeMatMul;
+                    break;
+                case ("--operator", "standard"):
+                    int8Operator = Int8Operator.MatMulInteger;
+                    break;
                 default:
                     Console.Error.WriteLine(Usage);
                     return 2;
             }
+
+            i++;
         }
 
         var files = new ModelFiles(directory, ModelVariant.Fp32);
-        var target = new ModelFiles(directory, ModelVariant.Quantized);
+        var target = new ModelFiles(directory, variant);
+        var variantName = variant == ModelVariant.Fp16 ? VariantRewriter.Float16 : VariantRewriter.Quantized;
         foreach (var (source, destination) in new[] { (files.VisionModel, target.VisionModel), (files.TextModel, target.TextModel) })
         {
             if (!File.Exists(source))
@@ -51,35 +64,60 @@ public static class QuantizeCommand
                 return 1;
             }
 
-            ModelProto model;
-            using (var stream = File.OpenRead(source))
+            if (Rewrite(source, destination, variantName, int8Operator) is { } error)
             {
-                model = ModelProto.Parser.ParseFrom(stream);
-            }
-
-            QuantizationReport report;
-            try
-            {
-                report = DynamicInt8Quantizer.Quantize(model);
-            }
-            catch (InvalidDataException e)
-            {
-                Console.Error.WriteLine($"{source}: {e.Message}");
+                Console.Error.WriteLine($"{source}: {error}");
                 return 1;
             }
-
-            // Written beside, then moved into place: a reader never sees half a model.
-            var temporary = destination + ".tmp";
-            using (var stream = File.Create(temporary))
-            {
-                model.WriteTo(stream);
-            }
-
-            File.Move(temporary, destination, overwrite: true);
-            Console.WriteLine(System.FormattableString.Invariant(
-                $"{destination}: {report.MatMuls} MatMuls to int8, weights {report.FloatBytes / 1e6:F1} MB -> {report.Int8Bytes / 1e6:F1} MB"));
         }
 
         return 0;
+    }
+
+    /// <returns>Null when the variant was written, else why not.</returns>
+    private static string? Rewrite(string source, string destination, string variant, Int8Operator int8Operator)
+    {
+        ModelProto model;
+        try
+        {
+            using var stream = File.OpenRead(source);
+            model = ModelProto.Parser.ParseFrom(stream);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            return $"not an ONNX model ({e.Message})";
+        }
+
+        RewriteReport report;
+        try
+        {
+            report = VariantRewriter.Rewrite(model, variant, int8Operator);
+        }
+        catch (InvalidDataException e)
+        {
+            return e.Message;
+        }
+
+        // Written beside, loaded once to prove ONNX Runtime accepts it, then moved into place: a reader never sees
+        // half a model, and a graph the rewrite got wrong never replaces a working file.
+        var temporary = destination + ".tmp";
+        using (var stream = File.Create(temporary))
+        {
+            model.WriteTo(stream);
+        }
+
+        try
+        {
+            using var session = new InferenceSession(temporary);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            File.Delete(temporary);
+            return $"the {variant} graph this version wrote does not load in ONNX Runtime, so nothing was written: {e.Message}";
+        }
+
+        File.Move(temporary, destination, overwrite: true);
+        Console.WriteLine($"{destination}: {VariantRewriter.Describe(variant, report)}");
+        return null;
     }
 }

@@ -5,19 +5,56 @@ using Xunit.Abstractions;
 
 namespace EmbeddingService.Tests.Model;
 
-/// <summary>The quantize command on the generated tiny model and on the independent torch export: int8 close to fp32.</summary>
+/// <summary>The quantize command on the generated tiny model and on the independent torch export: int8 and fp16 close to fp32.</summary>
 [Collection(TinyModelGroup.Name)]
 public sealed class QuantizationTests(TinyModelFixture tiny, ITestOutputHelper output)
 {
-    [SharedDataFact]
-    public void Quantized_towers_of_the_generated_model_are_close_to_fp32() => AssertClose(tiny.Directory);
+    [SharedDataTheory]
+    [InlineData("quantized")]
+    [InlineData("fp16")]
+    public void Variants_of_the_generated_model_are_close_to_fp32(string variant) => AssertClose(tiny.Directory, variant);
 
-    [SharedDataFact]
-    public void Quantized_towers_of_the_torch_export_are_close_to_fp32() => AssertClose(SharedData.ReferenceModel);
+    [SharedDataTheory]
+    [InlineData("quantized")]
+    [InlineData("fp16")]
+    public void Variants_of_the_torch_export_are_close_to_fp32(string variant) => AssertClose(SharedData.ReferenceModel, variant);
 
-    private void AssertClose(string source)
+    [Fact]
+    public void The_standard_onnx_form_of_int8_gives_the_contrib_operators_vectors()
     {
-        using var copy = new TempDirectory("quantize");
+        using var contrib = CopyOf(tiny.Directory);
+        using var standard = CopyOf(tiny.Directory);
+        Assert.Equal(0, QuantizeCommand.Run(["--dir", contrib.Path]));
+        Assert.Equal(0, QuantizeCommand.Run(["--dir", standard.Path, "--operator", "standard"]));
+        using var a = Models.Load(contrib.Path, ModelVariant.Quantized);
+        using var b = Models.Load(standard.Path, ModelVariant.Quantized);
+        var pixels = new float[a.Vision.ItemLength];
+        for (var i = 0; i < pixels.Length; i++) pixels[i] = MathF.Cos(i * 0.003f);
+        float[] x = new float[512], y = new float[512];
+        a.Vision.Embed(pixels, 1, x);
+        b.Vision.Embed(pixels, 1, y);
+        Assert.InRange(1 - Models.Cosine(x, y), -1e-6, 1e-6);
+    }
+
+    [Fact]
+    public void A_graph_it_cannot_rewrite_is_refused_and_nothing_is_written()
+    {
+        using var copy = CopyOf(tiny.Directory);
+        var vision = Path.Combine(copy.Path, "onnx", "vision_model.onnx");
+        Assert.Equal(0, QuantizeCommand.Run(["--dir", copy.Path]));
+        File.Copy(Path.Combine(copy.Path, "onnx", "vision_model_quantized.onnx"), vision, overwrite: true);
+        File.Delete(Path.Combine(copy.Path, "onnx", "vision_model_quantized.onnx"));
+        // An already quantized graph.
+        Assert.Equal(1, QuantizeCommand.Run(["--dir", copy.Path]));
+        Assert.False(File.Exists(Path.Combine(copy.Path, "onnx", "vision_model_quantized.onnx")));
+        File.WriteAllText(vision, "not a model");
+        Assert.Equal(1, QuantizeCommand.Run(["--dir", copy.Path, "--variant", "fp16"]));
+        Assert.Empty(Directory.GetFiles(Path.Combine(copy.Path, "onnx"), "*.tmp"));
+    }
+
+    private static TempDirectory CopyOf(string source)
+    {
+        var copy = new TempDirectory("quantize");
         foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
         {
             var target = Path.Combine(copy.Path, Path.GetRelativePath(source, file));
@@ -25,9 +62,16 @@ public sealed class QuantizationTests(TinyModelFixture tiny, ITestOutputHelper o
             File.Copy(file, target);
         }
 
-        Assert.Equal(0, QuantizeCommand.Run(["--dir", copy.Path]));
+        return copy;
+    }
+
+    private void AssertClose(string source, string variantName)
+    {
+        var variant = variantName == "fp16" ? ModelVariant.Fp16 : ModelVariant.Quantized;
+        using var copy = CopyOf(source);
+        Assert.Equal(0, QuantizeCommand.Run(["--dir", copy.Path, "--variant", variantName]));
         using var fp32 = Models.Load(copy.Path);
-        using var int8 = Models.Load(copy.Path, ModelVariant.Quantized);
+        using var int8 = Models.Load(copy.Path, variant);
 
         var worst = 0.0;
         foreach (var image in SharedData.ReferenceImages)
@@ -50,7 +94,7 @@ public sealed class QuantizationTests(TinyModelFixture tiny, ITestOutputHelper o
             worstText = Math.Max(worstText, 1 - Models.Cosine(a, b));
         }
 
-        output.WriteLine($"max 1 - cos vs fp32: images {worst:E2}, texts {worstText:E2}");
+        output.WriteLine($"{variantName}: max 1 - cos vs fp32: images {worst:E2}, texts {worstText:E2}");
         Assert.InRange(worst, -1e-6, 1e-3);
         Assert.InRange(worstText, -1e-6, 1e-3);
     }
@@ -58,12 +102,14 @@ public sealed class QuantizationTests(TinyModelFixture tiny, ITestOutputHelper o
 
 public sealed class GeneratedVariantTests
 {
-    [Fact]
-    public void The_generator_writes_the_quantized_variant_that_the_service_loads()
+    [Theory]
+    [InlineData(ModelVariant.Quantized)]
+    [InlineData(ModelVariant.Fp16)]
+    public void The_generator_writes_variants_that_the_service_loads(ModelVariant variant)
     {
         using var directory = new TempDirectory("variants");
-        SyntheticModel.ModelDirectoryWriter.Write(SyntheticModel.ClipArchitecture.Tiny, 3, directory.Path, quantized: true);
-        using var int8 = Models.Load(directory.Path, ModelVariant.Quantized);
+        SyntheticModel.ModelDirectoryWriter.Write(SyntheticModel.ClipArchitecture.Tiny, 3, directory.Path, variants: ["quantized", "fp16"]);
+        using var int8 = Models.Load(directory.Path, variant);
         using var fp32 = Models.Load(directory.Path);
         var pixels = new float[int8.Vision.ItemLength];
         for (var i = 0; i < pixels.Length; i++) pixels[i] = MathF.Sin(i * 0.01f);
@@ -72,7 +118,7 @@ public sealed class GeneratedVariantTests
         int8.Vision.Embed(pixels, 1, b);
         Assert.InRange(1 - Models.Cosine(a, b), -1e-6, 1e-3);
         // Smaller (at tiny width the float32 patch convolution dominates; vit-b32's vision file goes from 351 to 96 MB).
-        Assert.True(new FileInfo(Path.Combine(directory.Path, "onnx", "vision_model_quantized.onnx")).Length
+        Assert.True(new FileInfo(Path.Combine(directory.Path, "onnx", $"vision_model{ModelFiles.Suffix(variant)}.onnx")).Length
             < new FileInfo(Path.Combine(directory.Path, "onnx", "vision_model.onnx")).Length);
     }
 }
