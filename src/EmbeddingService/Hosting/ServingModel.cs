@@ -20,7 +20,7 @@ public sealed class ServingModel : IAsyncDisposable
         if (model.Towers.HasFlag(ModelTowers.Vision))
         {
             _vision = new BatchingPipeline<float>(model.Vision, static (tower, input, count, output) => tower.Embed(input, count, output),
-                options, loggers.CreateLogger("EmbeddingService.Inference.VisionPipeline"));
+                options.ForImages(model.Files.Variant), loggers.CreateLogger("EmbeddingService.Inference.VisionPipeline"));
         }
 
         if (model.Towers.HasFlag(ModelTowers.Text))

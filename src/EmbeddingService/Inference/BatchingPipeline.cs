@@ -38,7 +38,7 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
         _run = run;
         _options = options;
         _logger = logger;
-        _maxBatch = Math.Min(options.MaxBatchSize, tower.MaxBatch);
+        _maxBatch = Math.Min(options.EffectiveMaxBatchSize, tower.MaxBatch);
         // Pinned once for the pipeline's life: ONNX Runtime reads them in place on every run.
         _inputs = GC.AllocateArray<T>(_maxBatch * tower.ItemLength, pinned: true);
         _outputs = GC.AllocateArray<float>(_maxBatch * tower.Dimension, pinned: true);
