@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace EmbeddingService.Bench;
 
-internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int SoakRequests, int IntraOpThreads, bool Focus, bool HostileOnly, bool TextOnly, bool StorageOnly, int HostileRequests, string RepositoryRoot)
+internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int SoakRequests, int IntraOpThreads, bool Focus, bool HostileOnly, bool TextOnly, bool StorageOnly, bool VariantsOnly, int HostileRequests, string RepositoryRoot)
 {
     public string SharedDirectory => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared"));
 
@@ -15,6 +15,7 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
         var hostileOnly = false;
         var textOnly = false;
         var storageOnly = false;
+        var variantsOnly = false;
         var hostile = 10_000;
         for (var i = 0; i < args.Length; i++)
         {
@@ -29,12 +30,13 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
                 case "--hostile": hostileOnly = true; break;
                 case "--text": textOnly = true; break;
                 case "--storage": storageOnly = true; break;
+                case "--variants": variantsOnly = true; break;
                 case "--hostile-requests": hostile = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus --hostile --text --storage --hostile-requests N");
+                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus --hostile --text --storage --variants --hostile-requests N");
             }
         }
 
-        return new BenchOptions(model, seconds, soak, threads, focus, hostileOnly, textOnly, storageOnly, hostile, FindRoot());
+        return new BenchOptions(model, seconds, soak, threads, focus, hostileOnly, textOnly, storageOnly, variantsOnly, hostile, FindRoot());
     }
 
     private static string FindRoot()

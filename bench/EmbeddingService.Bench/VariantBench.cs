@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using EmbeddingService.Model;
+using Onnx;
+using Onnx.Proto;
+
+namespace EmbeddingService.Bench;
+
+/// <summary>
+/// fp32, int8 and fp16 side by side in one run: every configuration is a service of its own, started one after the
+/// other (start-up time), then measured in interleaved rounds so the machine's drift falls on all of them alike.
+/// Fidelity is each variant's embeddings of the shared images and texts against fp32's, through HTTP.
+/// </summary>
+internal static class VariantBench
+{
+    private sealed record Config(string Name, ModelVariant Variant, int? MaxBatch);
+
+    private sealed record Measured(List<double> OneClientP50 = null!, List<double> OneClient = null!, List<double> EightClients = null!, List<double> Texts = null!)
+    {
+        public static Measured Create() => new([], [], [], []);
+    }
+
+    public static async Task RunAsync(BenchOptions options, string modelDirectory, byte[] image, IReadOnlyDictionary<string, string> settings, Report report)
+    {
+        foreach (var variant in VariantRewriter.Variants)
+        {
+            EnsureVariant(modelDirectory, variant, report);
+        }
+
+        Config[] configs =
+        [
+            new("fp32", ModelVariant.Fp32, null), new("fp32, MAX_BATCH_SIZE=4", ModelVariant.Fp32, 4),
+            new("quantized (int8)", ModelVariant.Quantized, null), new("quantized, MAX_BATCH_SIZE=8", ModelVariant.Quantized, 8),
+            new("fp16", ModelVariant.Fp16, null),
+        ];
+        var services = new List<(Config Config, ServiceUnderTest Service, double StartSeconds)>();
+        // A first start reads every file into the page cache, so the start-up times compare loading, not the disk.
+        await (await ServiceUnderTest.StartAsync(options.RepositoryRoot, modelDirectory, settings)).DisposeAsync();
+        try
+        {
+            foreach (var config in configs)
+            {
+                var environment = new Dictionary<string, string>(settings) { ["MODEL_VARIANT"] = config.Variant.ToString().ToLowerInvariant() };
+                if (config.MaxBatch is { } batch) environment["MAX_BATCH_SIZE"] = batch.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                var clock = Stopwatch.StartNew();
+                var service = await ServiceUnderTest.StartAsync(options.RepositoryRoot, modelDirectory, environment);
+                services.Add((config, service, clock.Elapsed.TotalSeconds));
+            }
+
+            var fidelity = await FidelityAsync(options, services.Select(s => (s.Config, s.Service)).ToList());
+            var measured = configs.ToDictionary(c => c, _ => Measured.Create());
+            for (var round = 0; round < 3; round++)
+            {
+                foreach (var (config, service, _) in services)
+                {
+                    var one = await HttpLoad.RunAsync(service.Address, image, 1, options.Seconds / 2);
+                    await HttpLoad.RunAsync(service.Address, image, 8, 1);
+                    var eight = await HttpLoad.RunAsync(service.Address, image, 8, options.Seconds);
+                    var texts = await HttpLoad.RunTextAsync(service.Address, TextBench.Query, 8, options.Seconds / 2);
+                    measured[config].OneClientP50.Add(one.Percentile(0.5));
+                    measured[config].OneClient.Add(one.ImagesPerSecond);
+                    measured[config].EightClients.Add(eight.ImagesPerSecond);
+                    measured[config].Texts.Add(texts.ImagesPerSecond);
+                }
+            }
+
+            var baseline = measured[configs[0]];
+            foreach (var (config, service, startSeconds) in services)
+            {
+                var m = measured[config];
+                var (rss, peak) = service.ResidentMiB();
+                var (imageMax, imageMean, textMax, textMean) = fidelity[config];
+                // Ratios per round, then the median: the rounds are where fp32 and the variant ran minutes apart at most.
+                var speedup = Median(m.EightClients.Zip(baseline.EightClients, (a, b) => a / b));
+                var latency = Median(m.OneClientP50.Zip(baseline.OneClientP50, (a, b) => a / b));
+                report.Add($"variant {config.Name}", $"{Report.F(Median(m.OneClient))} / {Report.F(Median(m.EightClients))} img/s; {Report.F(Median(m.Texts), 0)} texts/s",
+                    Report.F(Median(m.OneClientP50)), "", "",
+                    $"8 clients x{Report.F(speedup, 2)}, 1-client p50 x{Report.F(latency, 2)} of fp32; RSS {Report.F(rss, 0)} MiB (peak {Report.F(peak, 0)}); " +
+                    $"start {Report.F(startSeconds, 1)} s; 1 - cos vs fp32: images max {imageMax:E1} mean {imageMean:E1}, texts max {textMax:E1} mean {textMean:E1}");
+            }
+        }
+        finally
+        {
+            foreach (var (_, service, _) in services) await service.DisposeAsync();
+        }
+    }
+
+    private static void EnsureVariant(string modelDirectory, string variant, Report report)
+    {
+        foreach (var tower in new[] { "vision", "text" })
+        {
+            var target = Path.Combine(modelDirectory, "onnx", $"{tower}_model_{variant}.onnx");
+            if (File.Exists(target)) continue;
+            var clock = Stopwatch.StartNew();
+            ModelProto model;
+            using (var stream = File.OpenRead(Path.Combine(modelDirectory, "onnx", $"{tower}_model.onnx"))) model = ModelProto.Parser.ParseFrom(stream);
+            var rewritten = VariantRewriter.Rewrite(model, variant);
+            using (var stream = File.Create(target + ".tmp")) Google.Protobuf.MessageExtensions.WriteTo(model, stream);
+            File.Move(target + ".tmp", target);
+            report.Add($"wrote {tower}_model_{variant}.onnx", Report.F(clock.Elapsed.TotalSeconds, 1) + " s", "", "", "", VariantRewriter.Describe(variant, rewritten));
+        }
+    }
+
+    private static async Task<Dictionary<Config, (double ImageMax, double ImageMean, double TextMax, double TextMean)>> FidelityAsync(
+        BenchOptions options, List<(Config Config, ServiceUnderTest Service)> services)
+    {
+        var images = Directory.GetFiles(Path.Combine(options.SharedDirectory, "images")).Where(f => !f.Contains("truncated", StringComparison.Ordinal)).Order().ToList();
+        var texts = File.ReadAllLines(Path.Combine(options.SharedDirectory, "reference", "texts.txt"));
+        var vectors = new Dictionary<Config, (List<float[]> Images, List<float[]> Texts)>();
+        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
+        foreach (var (config, service) in services)
+        {
+            var imageVectors = new List<float[]>();
+            foreach (var path in images)
+            {
+                using var form = new MultipartFormDataContent();
+                var file = new ByteArrayContent(await File.ReadAllBytesAsync(path));
+                file.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+                form.Add(file, "file", Path.GetFileName(path));
+                imageVectors.Add(await EmbeddingAsync(await http.PostAsync(new Uri(service.Address, "/embed-image"), form)));
+            }
+
+            var textVectors = new List<float[]>();
+            foreach (var text in texts)
+            {
+                textVectors.Add(await EmbeddingAsync(await http.PostAsJsonAsync(new Uri(service.Address, "/embed-text"), new Dictionary<string, string> { ["text"] = text })));
+            }
+
+            vectors[config] = (imageVectors, textVectors);
+        }
+
+        var reference = vectors[services[0].Config];
+        return vectors.ToDictionary(v => v.Key, v =>
+        {
+            var imageDistances = v.Value.Images.Zip(reference.Images, Distance).ToList();
+            var textDistances = v.Value.Texts.Zip(reference.Texts, Distance).ToList();
+            return (imageDistances.Max(), imageDistances.Average(), textDistances.Max(), textDistances.Average());
+        });
+    }
+
+    private static async Task<float[]> EmbeddingAsync(HttpResponseMessage response)
+    {
+        using (response)
+        {
+            response.EnsureSuccessStatusCode();
+            using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            return [.. document.RootElement.GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle())];
+        }
+    }
+
+    // In double, so a difference of 1e-7 is not rounding.
+    private static double Distance(float[] a, float[] b)
+    {
+        double dot = 0, aa = 0, bb = 0;
+        for (var i = 0; i < a.Length; i++)
+        {
+            dot += (double)a[i] * b[i];
+            aa += (double)a[i] * a[i];
+            bb += (double)b[i] * b[i];
+        }
+
+        return 1 - (dot / Math.Sqrt(aa * bb));
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[sorted.Count / 2];
+    }
+}
