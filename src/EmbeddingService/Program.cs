@@ -1,7 +1,9 @@
+using EmbeddingService.Access;
 using EmbeddingService.Api;
 using EmbeddingService.Hosting;
 using EmbeddingService.Indexing;
 using EmbeddingService.Storage;
+using EmbeddingService.Telemetry;
 using EmbeddingService.Ui;
 using EmbeddingService.Uploads;
 
@@ -27,10 +29,19 @@ builder.AddUploads();
 builder.Services.AddModel(builder.Configuration);
 builder.Services.AddImageEmbedding(builder.Configuration);
 builder.Services.AddStorage(builder.Configuration);
+builder.Services.AddAccessControl(builder.Configuration);
+builder.Services.AddReadinessChecks();
+builder.Services.AddGracefulShutdown(builder.Configuration);
+builder.Services.AddTelemetry();
 
 var app = builder.Build();
+app.UseRequestLogging();
 app.UseProblemResponses();
+app.UseRefusalCounting();
+app.UseDraining();
 app.MapUi();
+app.UseAccessControl();
+app.MapMetrics();
 app.MapServiceInfo();
 app.MapHealth();
 app.MapEmbedImage();

@@ -1,6 +1,9 @@
 using EmbeddingService.Hosting;
 using EmbeddingService.Storage;
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace EmbeddingService.Api;
 
@@ -12,8 +15,50 @@ public static class HealthEndpoints
     /// </summary>
     public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/health", HealthAsync).WithName("Health").WithSummary("Service health");
+        // Probes never need a key and are never rate-limited: an orchestrator has neither.
+        app.MapGet("/health", HealthAsync).WithName("Health").WithSummary("Service health").AllowAnonymous().DisableRateLimiting();
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteProbeAsync })
+            .AllowAnonymous().DisableRateLimiting().WithSummary("Liveness: the process answers");
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions
+        {
+            Predicate = check => check.Tags.Contains(ReadinessChecks.Tag),
+            ResponseWriter = WriteProbeAsync,
+        }).AllowAnonymous().DisableRateLimiting().WithSummary("Readiness: model loaded, database reachable when configured, not stopping");
         return app;
+    }
+
+    /// <summary>
+    /// <c>{"status": "ready" | "not_ready", "checks": {...}}</c>, and a <c>detail</c> naming what is not ready; the
+    /// liveness probe runs no check and says <c>"alive"</c>.
+    /// </summary>
+    private static async Task WriteProbeAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        context.Response.Headers.CacheControl = "no-store";
+        await using var json = new Utf8JsonWriter(context.Response.Body);
+        json.WriteStartObject();
+        var ready = report.Status == HealthStatus.Healthy;
+        json.WriteString("status", report.Entries.Count == 0 ? "alive" : ready ? "ready" : "not_ready");
+        if (!ready)
+        {
+            json.WriteString("detail", string.Join(" ", report.Entries.Values.Where(e => e.Status != HealthStatus.Healthy).Select(e => e.Description)));
+        }
+
+        if (report.Entries.Count > 0)
+        {
+            json.WriteStartObject("checks");
+            foreach (var (name, entry) in report.Entries)
+            {
+                json.WriteStartObject(name);
+                json.WriteString("status", entry.Status == HealthStatus.Healthy ? "ok" : "failing");
+                if (entry.Description is { } description) json.WriteString("detail", description);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndObject();
+        }
+
+        json.WriteEndObject();
     }
 
     private static async Task<JsonHttpResult<HealthResponse>> HealthAsync(ModelState state, StorageState storage, CancellationToken cancellationToken)

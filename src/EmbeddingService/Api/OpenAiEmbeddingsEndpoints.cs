@@ -35,7 +35,7 @@ public static class OpenAiEmbeddingsEndpoints
         var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, maxBody, cancellationToken);
         if (failure is not null)
         {
-            return failure.Kind == UploadFailureKind.Busy ? Unavailable(context, 1, failure.Detail) : Error(failure.Status, failure.Detail, null);
+            return failure.Kind == UploadFailureKind.Busy ? Unavailable(context, 1, failure.Detail, "uploads_busy") : Error(failure.Status, failure.Detail, null);
         }
 
         using (body)
@@ -65,11 +65,11 @@ public static class OpenAiEmbeddingsEndpoints
                 }
                 catch (ModelNotReadyException e)
                 {
-                    return Unavailable(context, options.Value.RetryAfterSeconds, e.Message);
+                    return Unavailable(context, options.Value.RetryAfterSeconds, e.Message, "model_not_ready");
                 }
                 catch (QueueFullException e)
                 {
-                    return Unavailable(context, 1, e.Message);
+                    return Unavailable(context, 1, e.Message, "queue_full");
                 }
                 catch (TowerNotLoadedException e)
                 {
@@ -142,8 +142,9 @@ public static class OpenAiEmbeddingsEndpoints
         return stream.ToArray();
     }
 
-    private static IResult Unavailable(HttpContext context, int retryAfterSeconds, string message)
+    private static IResult Unavailable(HttpContext context, int retryAfterSeconds, string message, string reason)
     {
+        Telemetry.Refusals.Note(context, reason);
         context.Response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return Error(StatusCodes.Status503ServiceUnavailable, message, null, "server_error");
     }

@@ -1,6 +1,7 @@
 using EmbeddingService.Imaging;
 using EmbeddingService.Inference;
 using EmbeddingService.Uploads;
+using EmbeddingService.Telemetry;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace EmbeddingService.Api;
@@ -12,10 +13,17 @@ internal static class Problems
         TypedResults.Problem(detail: detail, statusCode: status, extensions: extensions);
 
     /// <summary>A 503 with Retry-After, for "not now" rather than "never".</summary>
-    public static ProblemHttpResult Unavailable(HttpContext context, int retryAfterSeconds, string detail)
+    public static ProblemHttpResult Unavailable(HttpContext context, int retryAfterSeconds, string detail, string reason)
     {
+        Refusals.Note(context, reason);
         context.Response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return Create(StatusCodes.Status503ServiceUnavailable, detail);
+    }
+
+    private static ProblemHttpResult Refused(HttpContext context, int status, string detail, string reason)
+    {
+        Refusals.Note(context, reason);
+        return Create(status, detail);
     }
 
     /// <summary>FastAPI's answer to a missing form field, as problem JSON with FastAPI's error entry beside it.</summary>
@@ -42,9 +50,10 @@ internal static class Problems
     /// <summary>The answer to an exception from embedding: the client's image, or the service being busy; null for real faults.</summary>
     public static ProblemHttpResult? Embedding(HttpContext context, Exception exception, ApiOptions options) => exception switch
     {
-        ImageRejectedException e => Create(e.Reason == RejectionReason.TooManyPixels ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, e.Message),
-        ModelNotReadyException e => Unavailable(context, options.RetryAfterSeconds, e.Message),
-        QueueFullException e => Unavailable(context, 1, e.Message),
+        ImageRejectedException { Reason: RejectionReason.TooManyPixels } e => Refused(context, StatusCodes.Status413PayloadTooLarge, e.Message, "image_too_large"),
+        ImageRejectedException e => Create(StatusCodes.Status400BadRequest, e.Message),
+        ModelNotReadyException e => Unavailable(context, options.RetryAfterSeconds, e.Message, "model_not_ready"),
+        QueueFullException e => Unavailable(context, 1, e.Message, "queue_full"),
         Model.TowerNotLoadedException e => Create(StatusCodes.Status503ServiceUnavailable, e.Message),
         _ => null,
     };
@@ -53,7 +62,7 @@ internal static class Problems
     public static ProblemHttpResult? Storage(HttpContext context, Exception exception) => exception switch
     {
         Storage.StorageNotConfiguredException e => Create(StatusCodes.Status503ServiceUnavailable, e.Message),
-        Storage.StorageUnavailableException e => Unavailable(context, 5, e.Message),
+        Storage.StorageUnavailableException e => Unavailable(context, 5, e.Message, "database_unavailable"),
         _ => null,
     };
 
@@ -61,7 +70,9 @@ internal static class Problems
     public static ProblemHttpResult Upload(HttpContext context, UploadFailure failure, string fileField) => failure.Kind switch
     {
         UploadFailureKind.NotMultipart => MissingField(fileField, $"Send the image as multipart/form-data with a field named '{fileField}'."),
-        UploadFailureKind.Busy => Unavailable(context, 1, failure.Detail),
+        UploadFailureKind.Busy => Unavailable(context, 1, failure.Detail, "uploads_busy"),
+        UploadFailureKind.TooLarge or UploadFailureKind.TooManyFiles => Refused(context, failure.Status, failure.Detail, "upload_too_large"),
+        UploadFailureKind.TimedOut => Refused(context, failure.Status, failure.Detail, "upload_too_slow"),
         _ => Create(failure.Status, failure.Detail),
     };
 }

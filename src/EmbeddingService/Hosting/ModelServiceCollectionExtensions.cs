@@ -2,7 +2,9 @@ using EmbeddingService.Download;
 using EmbeddingService.Inference;
 using EmbeddingService.Model;
 using Microsoft.Extensions.Configuration;
+using EmbeddingService.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -20,6 +22,7 @@ public static class ModelServiceCollectionExtensions
             sp.GetRequiredService<IOptions<InferenceOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger<OrtSessionFactory>()));
         services.AddSingleton<ModelLoader>();
         services.AddSingleton<ModelState>();
+        services.TryAddSingleton<ServiceMetrics>();
         services.AddSingleton(sp => new HubFileDownloader(
             HubFileDownloader.CreateClient(), sp.GetRequiredService<IOptions<ModelOptions>>().Value, sp.GetRequiredService<ILogger<HubFileDownloader>>()));
         services.AddSingleton<ModelProvisioner>();

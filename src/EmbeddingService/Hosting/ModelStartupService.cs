@@ -1,6 +1,7 @@
 using EmbeddingService.Download;
 using EmbeddingService.Inference;
 using EmbeddingService.Model;
+using EmbeddingService.Telemetry;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -15,6 +16,7 @@ public sealed partial class ModelStartupService(
     IOptions<ModelOptions> options,
     IOptions<BatchingOptions> batching,
     ILoggerFactory loggers,
+    ServiceMetrics metrics,
     ILogger<ModelStartupService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -29,7 +31,7 @@ public sealed partial class ModelStartupService(
                 LogSynthetic(logger, model.Files.Root, note);
             }
 
-            state.SetReady(new ServingModel(model, batching.Value, loggers));
+            state.SetReady(new ServingModel(model, batching.Value, loggers, metrics));
             LogReady(logger, model.Files.Root, model.Files.Variant, model.Device);
         }
         catch (Exception e) when (e is ModelDirectoryException or ModelDownloadException)

@@ -1,6 +1,7 @@
 using EmbeddingService.Imaging;
 using EmbeddingService.Inference;
 using EmbeddingService.Model;
+using EmbeddingService.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace EmbeddingService.Hosting;
@@ -11,7 +12,7 @@ public sealed class ServingModel : IAsyncDisposable
     private readonly BatchingPipeline<float>? _vision;
     private readonly BatchingPipeline<long>? _text;
 
-    public ServingModel(ClipModel model, BatchingOptions options, ILoggerFactory loggers)
+    public ServingModel(ClipModel model, BatchingOptions options, ILoggerFactory loggers, ServiceMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(loggers);
@@ -20,13 +21,15 @@ public sealed class ServingModel : IAsyncDisposable
         if (model.Towers.HasFlag(ModelTowers.Vision))
         {
             _vision = new BatchingPipeline<float>(model.Vision, static (tower, input, count, output) => tower.Embed(input, count, output),
-                options.ForImages(model.Files.Variant), loggers.CreateLogger("EmbeddingService.Inference.VisionPipeline"));
+                options.ForImages(model.Files.Variant), loggers.CreateLogger("EmbeddingService.Inference.VisionPipeline"),
+                metrics is null ? null : (items, run) => metrics.InferenceRun("vision", items, run));
         }
 
         if (model.Towers.HasFlag(ModelTowers.Text))
         {
             _text = new BatchingPipeline<long>(model.Text, static (tower, input, count, output) => tower.Embed(input, count, output),
-                options, loggers.CreateLogger("EmbeddingService.Inference.TextPipeline"));
+                options, loggers.CreateLogger("EmbeddingService.Inference.TextPipeline"),
+                metrics is null ? null : (items, run) => metrics.InferenceRun("text", items, run));
         }
     }
 

@@ -24,13 +24,16 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
     private readonly T[] _inputs;
     private readonly float[] _outputs;
     private readonly int _maxBatch;
+    private readonly Action<int, TimeSpan>? _observeRun;
     private readonly Task _worker;
     private int _admitted;
     private int _expected = 1;
     private long _runs;
     private long _itemsRun;
 
-    public BatchingPipeline(EmbeddingTower tower, Action<EmbeddingTower, Memory<T>, int, Memory<float>> run, BatchingOptions options, ILogger logger)
+    /// <param name="observeRun">Told of every run that succeeded: its item count and time (metrics).</param>
+    public BatchingPipeline(EmbeddingTower tower, Action<EmbeddingTower, Memory<T>, int, Memory<float>> run, BatchingOptions options, ILogger logger,
+        Action<int, TimeSpan>? observeRun = null)
     {
         ArgumentNullException.ThrowIfNull(tower);
         ArgumentNullException.ThrowIfNull(options);
@@ -38,6 +41,7 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
         _run = run;
         _options = options;
         _logger = logger;
+        _observeRun = observeRun;
         _maxBatch = Math.Min(options.EffectiveMaxBatchSize, tower.MaxBatch);
         // Pinned once for the pipeline's life: ONNX Runtime reads them in place on every run.
         _inputs = GC.AllocateArray<T>(_maxBatch * tower.ItemLength, pinned: true);
@@ -205,6 +209,7 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
         Interlocked.Add(ref _itemsRun, batch.Count);
         LogBatch(_logger, batch.Count);
         var run = Stopwatch.GetElapsedTime(started);
+        _observeRun?.Invoke(batch.Count, run);
         _expected = Math.Min(_maxBatch, batch.Count + Volatile.Read(ref _admitted));
         for (var i = 0; i < batch.Count; i++)
         {

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using EmbeddingService.Hosting;
 using EmbeddingService.Imaging;
+using EmbeddingService.Telemetry;
 using EmbeddingService.Limits;
 using Microsoft.Extensions.Options;
 
@@ -12,7 +13,8 @@ namespace EmbeddingService.Inference;
 /// full, takes its place in the vision pipeline only once its upload is in (a slow upload holds no place),
 /// decodes within a budget of pixels in flight and a bound on concurrent decodes, then waits for its batch.
 /// </summary>
-public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptions<BatchingOptions> batching, IOptions<ImagingOptions> imaging) : IDisposable
+public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptions<BatchingOptions> batching, IOptions<ImagingOptions> imaging,
+    ServiceMetrics metrics) : IDisposable
 {
     private readonly SemaphoreSlim _decodes = new(batching.Value.EffectiveConcurrentDecodes);
     private readonly ResourceBudget _pixels = new(imaging.Value.MaxDecodeBytes);
@@ -130,6 +132,7 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
             using var image = decoder.Decode(encoded, shortestEdge);
             serving.ImagePreprocessor.Preprocess(image, pixels);
             var elapsed = Stopwatch.GetElapsedTime(started);
+            metrics.Decoded(plan.Format, elapsed);
             return (elapsed, withThumbnail ? ThumbnailMaker.Make(image) : null);
         }
         finally

@@ -1,3 +1,4 @@
+using EmbeddingService.Telemetry;
 using System.Text;
 using EmbeddingService.Limits;
 using Microsoft.AspNetCore.Http.Features;
@@ -22,13 +23,15 @@ public sealed class UploadReceiver : IDisposable
     public const int MaxParts = 256;
 
     private readonly UploadOptions _options;
+    private readonly ServiceMetrics _metrics;
     private readonly SemaphoreSlim _slots;
     private readonly ResourceBudget _memory;
 
-    public UploadReceiver(IOptions<UploadOptions> options)
+    public UploadReceiver(IOptions<UploadOptions> options, ServiceMetrics metrics)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
+        _metrics = metrics;
         _slots = new SemaphoreSlim(_options.MaxConcurrentUploads);
         _memory = new ResourceBudget(_options.MaxUploadMemoryBytes);
     }
@@ -92,6 +95,9 @@ public sealed class UploadReceiver : IDisposable
             var failure = await read(form, deadline.Token);
             if (failure is null)
             {
+                long bytes = 0;
+                foreach (var file in form.Files) bytes += file.Content.Length;
+                _metrics.Received(bytes);
                 return (form, null);
             }
 

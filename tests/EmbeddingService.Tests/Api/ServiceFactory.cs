@@ -34,6 +34,20 @@ public sealed class ServiceFactory(IReadOnlyDictionary<string, string> settings)
         throw new TimeoutException("The model did not finish loading within 30 s.");
     }
 
+    /// <summary>A client once /health/ready says so: the model serves and, with storage on, the database answers.</summary>
+    public async Task<HttpClient> ReadyClientAsync()
+    {
+        var client = await StartedClientAsync();
+        for (var i = 0; i < 200; i++)
+        {
+            using var ready = await client.GetAsync(new Uri("/health/ready", UriKind.Relative));
+            if (ready.IsSuccessStatusCode) return client;
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException("The service did not become ready within 10 s: " + await client.GetStringAsync(new Uri("/health/ready", UriKind.Relative)));
+    }
+
     public static MultipartFormDataContent Form(byte[] content, string field = "file", string fileName = "image.jpg")
     {
         var form = new MultipartFormDataContent();

@@ -85,6 +85,25 @@ public sealed class ServiceProcess : IAsyncDisposable
         throw new TimeoutException($"The service did not become healthy on port {port}:\n{service.Log}");
     }
 
+    /// <summary>Sends SIGTERM, as Kubernetes and Docker stop a container.</summary>
+    public async Task TerminateAsync() =>
+        await Processes.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+
+    /// <summary>The exit code once the process has exited, or null if it has not within <paramref name="timeout"/>.</summary>
+    public async Task<int?> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cancel.Token);
+            return _process.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)

@@ -25,19 +25,6 @@ public sealed class StorageApiTests
         return settings;
     }
 
-    /// <summary>A client once the model is loaded and storage is connected.</summary>
-    private static async Task<HttpClient> ReadyClientAsync(ServiceFactory factory)
-    {
-        var client = await factory.StartedClientAsync();
-        for (var i = 0; i < 200; i++)
-        {
-            if ((await client.GetStringAsync(new Uri("/health", UriKind.Relative))).Contains("\"database\":\"ok\"", StringComparison.Ordinal)) return client;
-            await Task.Delay(50);
-        }
-
-        throw new TimeoutException("Storage did not become ready.");
-    }
-
     private static MultipartFormDataContent Photo(string name, string? metadata = null)
     {
         var form = ServiceFactory.Form(File.ReadAllBytes(SharedData.Image(name)), fileName: name);
@@ -52,7 +39,7 @@ public sealed class StorageApiTests
     {
         await using var database = await TestDatabase.CreateAsync();
         await using var factory = new ServiceFactory(Settings(database));
-        using var client = await ReadyClientAsync(factory);
+        using var client = await factory.ReadyClientAsync();
 
         var created = await client.PutAsync(new Uri("/items/cat", UriKind.Relative), Photo("chelsea.png", "{\"kind\":\"cat\",\"price\":12}"));
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
@@ -111,7 +98,7 @@ public sealed class StorageApiTests
     {
         await using var database = await TestDatabase.CreateAsync();
         await using var factory = new ServiceFactory(Settings(database));
-        using var client = await ReadyClientAsync(factory);
+        using var client = await factory.ReadyClientAsync();
         foreach (var (photo, i) in Photos.Select((p, i) => (p, i)))
         {
             var metadata = $"{{\"name\":\"{photo}\",\"group\":\"{(i % 2 == 0 ? "even" : "odd")}\"}}";
@@ -149,7 +136,7 @@ public sealed class StorageApiTests
     {
         await using var database = await TestDatabase.CreateAsync();
         await using var factory = new ServiceFactory(Settings(database));
-        using var client = await ReadyClientAsync(factory);
+        using var client = await factory.ReadyClientAsync();
         var vector = Enumerable.Repeat(0.1f, 512).ToArray();
         await client.PutAsJsonAsync(new Uri("/items/known", UriKind.Relative), new { vector });
 
@@ -190,7 +177,7 @@ public sealed class StorageApiTests
         var last = new System.Collections.Concurrent.ConcurrentDictionary<string, (int Writer, int Sequence)>();
         await using (var factory = new ServiceFactory(Settings(database)))
         {
-            using var client = await ReadyClientAsync(factory);
+            using var client = await factory.ReadyClientAsync();
             await Task.WhenAll(Enumerable.Range(0, 8).Select(writer => Task.Run(async () =>
             {
                 for (var i = 0; i < 500; i++)
@@ -208,7 +195,7 @@ public sealed class StorageApiTests
 
         // A new service on the same database sees every item.
         await using var restarted = new ServiceFactory(Settings(database));
-        using var again = await ReadyClientAsync(restarted);
+        using var again = await restarted.ReadyClientAsync();
         var seen = 0;
         string? after = null;
         do

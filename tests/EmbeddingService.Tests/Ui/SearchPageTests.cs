@@ -158,6 +158,47 @@ public sealed class SearchPageTests(ITestOutputHelper output)
         await Shot(page, "0-storage-not-configured");
     }
 
+    [BrowserFact]
+    public async Task With_api_keys_the_page_asks_for_a_key_once_and_keeps_it_for_the_tab()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        var port = ServiceProcess.FreePort();
+        await using var service = await ServiceProcess.StartAsync(port, new Dictionary<string, string>
+        {
+            ["MODEL_DIR"] = SharedData.ReferenceModel,
+            ["MODEL_AUTO_DOWNLOAD"] = "false",
+            ["LOG_LEVEL"] = "warning",
+            ["DATABASE_URL"] = database.Url,
+            ["API_KEYS"] = "page-test-key",
+        });
+        Directory.CreateDirectory(Artifacts);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu"] });
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"http://127.0.0.1:{port}/ui/");
+        await Assertions.Expect(page.Locator("#status")).ToContainTextAsync("database ok");
+
+        // Three uploads refused at once: one question, a wrong key asked again, then all three go through.
+        await page.GetByTestId("add-files").SetInputFilesAsync(new[] { "coffee.png", "chelsea.png", "astronaut.png" }.Select(SharedData.Image));
+        await page.GetByTestId("add-submit").ClickAsync();
+        await Assertions.Expect(page.Locator("#key-dialog")).ToBeVisibleAsync();
+        await page.Locator("#api-key").FillAsync("not-the-key");
+        await page.Locator("#key-use").ClickAsync();
+        await Assertions.Expect(page.Locator("#key-reason")).ToContainTextAsync("not accepted");
+        await Shot(page, "7-api-key");
+        await page.Locator("#api-key").FillAsync("page-test-key");
+        await page.Locator("#key-use").ClickAsync();
+        await Assertions.Expect(page.GetByTestId("add-results").Locator("li:not(.failed)")).ToHaveCountAsync(3);
+
+        // Thumbnails come with the key too; after a reload the tab still has it.
+        await page.ReloadAsync();
+        await page.GetByTestId("query-file").SetInputFilesAsync(SharedData.Image("coffee.png"));
+        await Assertions.Expect(page.GetByTestId("result").First).ToHaveAttributeAsync("data-id", "coffee.png");
+        await AssertThumbnailsLoadedAsync(page);
+        Assert.False(await page.Locator("#key-dialog").IsVisibleAsync());
+        Assert.Equal("page-test-key", await page.EvaluateAsync<string>("sessionStorage.getItem('embedding-service-api-key')"));
+    }
+
     private static async Task AddAsync(IPage page, string[] images, string metadata)
     {
         await page.GetByTestId("add-files").SetInputFilesAsync(images.Select(SharedData.Image));

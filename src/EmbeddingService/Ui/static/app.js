@@ -4,9 +4,64 @@
 const $ = (selector) => document.querySelector(selector);
 const state = { lastQuery: null, queryUrl: null };
 
+const keyStorage = "embedding-service-api-key";
+let keyPrompt = null;
+
+/** Asks for a key (once, however many requests were refused at the same time); null when the person cancels. */
+function askForKey(reason) {
+  keyPrompt ??= new Promise((resolve) => {
+    const dialog = $("#key-dialog");
+    $("#key-reason").textContent = reason;
+    $("#api-key").value = "";
+    const finish = (key) => {
+      keyPrompt = null;
+      if (dialog.open) dialog.close();
+      resolve(key);
+    };
+    $("#key-form").onsubmit = (event) => {
+      event.preventDefault();
+      const key = $("#api-key").value.trim();
+      if (key) {
+        sessionStorage.setItem(keyStorage, key);
+        finish(key);
+      }
+    };
+    $("#key-cancel").onclick = () => finish(null);
+    dialog.oncancel = () => finish(null);
+    dialog.showModal();
+  });
+  return keyPrompt;
+}
+
+/** fetch with this tab's API key, if any; a 401 asks for a key and sends the request again with it. */
+async function send(path, options = {}) {
+  for (;;) {
+    const key = sessionStorage.getItem(keyStorage);
+    const headers = new Headers(options.headers || {});
+    if (key) headers.set("X-API-Key", key);
+    const response = await fetch(path, { ...options, headers });
+    if (response.status !== 401) return response;
+    if (key) sessionStorage.removeItem(keyStorage);
+    const entered = await askForKey(key ? "That key was not accepted; enter another." : "This service needs an API key.");
+    if (!entered) return response;
+  }
+}
+
+/** Shows an image the service serves: fetched with the key when there is one, since an img element cannot send it. */
+async function showImage(image, url) {
+  if (!sessionStorage.getItem(keyStorage)) {
+    image.src = url;
+    return;
+  }
+  const response = await send(url);
+  if (!response.ok) return;
+  image.onload = () => URL.revokeObjectURL(image.src);
+  image.src = URL.createObjectURL(await response.blob());
+}
+
 /** The service's answer as JSON, or an Error carrying its problem's detail and status. */
 async function call(path, options = {}) {
-  const response = await fetch(path, options);
+  const response = await send(path, options);
   const type = response.headers.get("content-type") || "";
   const body = type.includes("json") ? await response.json() : null;
   if (!response.ok) {
@@ -30,6 +85,8 @@ function explain(error) {
     return "Storage is not configured: start the service with DATABASE_URL set (scripts/postgres.sh start gives a database).";
   }
   if (error.status === 503 && /loading/i.test(error.message)) return "The model is still loading; try again in a few seconds.";
+  if (error.status === 401) return "This service needs an API key; search again to enter one.";
+  if (error.status === 429) return `Too many requests for this key; try again in ${error.retryAfter ?? "a few"} s.`;
   if (error.status === 503 && /database/i.test(error.message)) return "The database is unavailable right now; the service retries by itself, try again shortly.";
   return error.message;
 }
@@ -106,7 +163,7 @@ function card(result) {
   open.setAttribute("aria-label", `Details of ${result.id}`);
   if (result.thumbnail_url) {
     const image = document.createElement("img");
-    image.src = result.thumbnail_url;
+    showImage(image, result.thumbnail_url);
     image.alt = result.id;
     image.loading = "lazy";
     open.append(image);
@@ -164,7 +221,7 @@ async function details(id) {
     const image = $("#detail-image");
     image.hidden = !item.thumbnail_url;
     if (item.thumbnail_url) {
-      image.src = item.thumbnail_url;
+      showImage(image, item.thumbnail_url);
       image.alt = item.id;
     }
     $("#detail-metadata").textContent = JSON.stringify({ metadata: item.metadata, model: item.model, variant: item.variant, updated_at: item.updated_at }, null, 2);
@@ -206,7 +263,7 @@ async function addProducts(event) {
       form.append("file", file);
       if (metadata) form.append("metadata", metadata);
       try {
-        const item = await fetch(`/items/${encodeURIComponent(file.name)}`, { method: "PUT", body: form });
+        const item = await send(`/items/${encodeURIComponent(file.name)}`, { method: "PUT", body: form });
         const body = await item.json();
         if (!item.ok) throw new Error(body.detail ?? `${item.status}`);
         line.textContent = `${file.name}: ${item.status === 201 ? "added" : "replaced"}`;
@@ -255,7 +312,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#detail-delete").addEventListener("click", async () => {
     const id = $("#detail").dataset.id;
     try {
-      await fetch(`/items/${encodeURIComponent(id)}`, { method: "DELETE" }).then((r) => { if (!r.ok && r.status !== 404) throw new Error(`${r.status}`); });
+      await send(`/items/${encodeURIComponent(id)}`, { method: "DELETE" }).then((r) => { if (!r.ok && r.status !== 404) throw new Error(`${r.status}`); });
       $("#detail").close();
       document.querySelector(`[data-testid="result"][data-id="${CSS.escape(id)}"]`)?.remove();
       show(`Deleted “${id}”.`);

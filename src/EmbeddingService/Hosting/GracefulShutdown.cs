@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using EmbeddingService.Telemetry;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EmbeddingService.Hosting;
+
+/// <summary>
+/// Drains before the server stops: <see cref="IHostedLifecycleService.StoppingAsync"/> runs before Kestrel's own
+/// stop, so requests already admitted finish on open connections and get their answers.
+/// </summary>
+public sealed partial class GracefulShutdown(Draining draining, IOptions<ShutdownOptions> options, ILogger<GracefulShutdown> logger) : IHostedLifecycleService
+{
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var inFlight = draining.InFlight;
+        LogDraining(logger, inFlight);
+        // A second is kept for stopping the server and the rest of the host.
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        budget.CancelAfter(TimeSpan.FromSeconds(Math.Max(1, options.Value.ShutdownTimeoutSeconds - 1)));
+        try
+        {
+            await draining.DrainAsync(budget.Token);
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            LogDrained(logger, inFlight, elapsed.TotalMilliseconds);
+        }
+        catch (OperationCanceledException)
+        {
+            LogGaveUp(logger, draining.InFlight, options.Value.ShutdownTimeoutSeconds);
+        }
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Stopping: not ready any more, refusing new requests, waiting for {InFlight} in flight")]
+    private static partial void LogDraining(ILogger logger, int inFlight);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Drained: the {InFlight} requests in flight at the signal were answered in {Milliseconds:F0} ms")]
+    private static partial void LogDrained(ILogger logger, int inFlight, double milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{InFlight} requests still in flight after SHUTDOWN_TIMEOUT_S={Seconds}: stopping anyway")]
+    private static partial void LogGaveUp(ILogger logger, int inFlight, int seconds);
+}
+
+public static class GracefulShutdownExtensions
+{
+    /// <summary>Paths answered while draining: the probes (readiness says why it fails) and metrics.</summary>
+    private static readonly string[] AlwaysAnswered = ["/health", "/metrics"];
+
+    /// <summary>SHUTDOWN_TIMEOUT_S and the drain on SIGTERM.</summary>
+    public static IServiceCollection AddGracefulShutdown(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<ShutdownOptions>().Bind(configuration).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<Draining>();
+        services.AddHostedService<GracefulShutdown>();
+        services.AddOptions<HostOptions>().Configure<IOptions<ShutdownOptions>>((host, shutdown) =>
+            host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.Value.ShutdownTimeoutSeconds));
+        return services;
+    }
+
+    /// <summary>
+    /// Counts requests in flight; once draining, refuses new ones with 503 and Retry-After. The connection stays open
+    /// so Kestrel reads the rest of the upload and the client gets the 503 rather than a broken pipe.
+    /// </summary>
+    public static WebApplication UseDraining(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var draining = app.Services.GetRequiredService<Draining>();
+        var problems = app.Services.GetRequiredService<IProblemDetailsService>();
+        app.Use(async (context, next) =>
+        {
+            if (Array.Exists(AlwaysAnswered, p => context.Request.Path.StartsWithSegments(p, StringComparison.OrdinalIgnoreCase)))
+            {
+                await next(context);
+                return;
+            }
+
+            if (!draining.TryEnter())
+            {
+                Refusals.Note(context, "shutting_down");
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                context.Response.Headers.RetryAfter = "1";
+                await problems.WriteAsync(new ProblemDetailsContext
+                {
+                    HttpContext = context,
+                    ProblemDetails = { Status = StatusCodes.Status503ServiceUnavailable, Detail = "The service is shutting down; retry on another instance." },
+                });
+                return;
+            }
+
+            try
+            {
+                await next(context);
+            }
+            finally
+            {
+                draining.Leave();
+            }
+        });
+        return app;
+    }
+}

@@ -1,0 +1,62 @@
+using EmbeddingService.Storage;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace EmbeddingService.Hosting;
+
+/// <summary>Ready = the model serves, the database answers (when storage is on), and no stop has begun.</summary>
+public static class ReadinessChecks
+{
+    public const string Tag = "ready";
+
+    public static IServiceCollection AddReadinessChecks(this IServiceCollection services)
+    {
+        services.AddHealthChecks()
+            .AddCheck<ModelReadyCheck>("model", tags: [Tag])
+            .AddCheck<DatabaseReachableCheck>("database", tags: [Tag])
+            .AddCheck<NotStoppingCheck>("shutdown", tags: [Tag]);
+        return services;
+    }
+}
+
+public sealed class ModelReadyCheck(ModelState state) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) => Task.FromResult(state.Status switch
+    {
+        ModelStatus.Ready => HealthCheckResult.Healthy($"{state.Model!.Files.Variant.ToString().ToLowerInvariant()} on {state.Model.Device}"),
+        ModelStatus.Loading => HealthCheckResult.Unhealthy("The model is loading."),
+        _ => HealthCheckResult.Unhealthy($"The model failed to load: {state.Error}"),
+    });
+}
+
+public sealed class DatabaseReachableCheck(StorageState storage) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        if (storage.Status == StorageStatus.NotConfigured)
+        {
+            return HealthCheckResult.Healthy("Storage is off (no DATABASE_URL).");
+        }
+
+        if (storage.Store is not { } store)
+        {
+            return HealthCheckResult.Unhealthy($"The database is not reachable: {storage.Error}");
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(2));
+        try
+        {
+            return await store.PingAsync(timeout.Token) ? HealthCheckResult.Healthy("The database answers.") : HealthCheckResult.Unhealthy("The database does not answer.");
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return HealthCheckResult.Unhealthy("The database did not answer within 2 s.");
+        }
+    }
+}
+
+public sealed class NotStoppingCheck(Draining draining) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(draining.IsDraining ? HealthCheckResult.Unhealthy("The service is shutting down.") : HealthCheckResult.Healthy());
+}
