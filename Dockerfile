@@ -1,7 +1,9 @@
-# Not built on this project's build machines (no Docker engine there); kept simple on purpose.
+# Not built on this project's build machines (no Docker engine there): tests/EmbeddingService.Tests/Operations/
+# DeploymentTests publishes the service as the build stage does and runs it with this file's ENTRYPOINT and ENV.
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 COPY global.json Directory.Build.props Directory.Packages.props .editorconfig ./
+COPY src/Onnx/Onnx.csproj src/Onnx/
 COPY src/EmbeddingService/EmbeddingService.csproj src/EmbeddingService/
 RUN dotnet restore src/EmbeddingService/EmbeddingService.csproj
 COPY src/ src/
@@ -12,10 +14,12 @@ RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf 
     && useradd --system --uid 10001 --home-dir /app embedding && mkdir /models && chown embedding /models
 WORKDIR /app
 COPY --from=build /app ./
-USER embedding
-ENV PORT=8000 MODEL_DIR=/models
+USER 10001
+ENV PORT=8000 MODEL_DIR=/models LOG_FORMAT=json SHUTDOWN_TIMEOUT_S=30
 VOLUME /models
 EXPOSE 8000
-# /health answers 503 while the model downloads and loads: allow for the first download.
-HEALTHCHECK --interval=15s --timeout=3s --start-period=300s --retries=3 CMD curl -fsS http://127.0.0.1:8000/health || exit 1
+# Ready = model loaded, database reachable (when DATABASE_URL is set), not stopping. The start period allows for
+# the first model download. SIGTERM (docker stop) drains: give it more than SHUTDOWN_TIMEOUT_S (docker stop -t 35).
+HEALTHCHECK --interval=15s --timeout=3s --start-period=300s --retries=3 CMD curl -fsS http://127.0.0.1:8000/health/ready || exit 1
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["dotnet", "EmbeddingService.dll"]
