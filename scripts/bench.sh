@@ -2,7 +2,7 @@
 # Prints the performance table of the README: raw inference, preprocessing, the service over HTTP (from a
 # separate process), overload and memory, on a generated vit-b32 model (made on first use, ~5 s).
 # Options: --model DIR --seconds N (per measurement, default 10) --soak N (requests, default 10000);
-# --focus, --text, --storage, --hostile, --variants (fp32 vs int8 vs fp16) run one part.
+# --focus, --text, --storage, --hostile, --variants (fp32 vs int8 vs fp16), --operations (/metrics, SIGTERM) run one part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dotnet build bench/EmbeddingService.Bench -c Release --nologo -v quiet

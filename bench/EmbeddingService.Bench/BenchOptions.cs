@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace EmbeddingService.Bench;
 
-internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int SoakRequests, int IntraOpThreads, bool Focus, bool HostileOnly, bool TextOnly, bool StorageOnly, bool VariantsOnly, int HostileRequests, string RepositoryRoot)
+internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int SoakRequests, int IntraOpThreads, bool Focus, bool HostileOnly, bool TextOnly, bool StorageOnly, bool VariantsOnly, bool OperationsOnly, int HostileRequests, string RepositoryRoot)
 {
     public string SharedDirectory => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared"));
 
@@ -16,6 +16,7 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
         var textOnly = false;
         var storageOnly = false;
         var variantsOnly = false;
+        var operationsOnly = false;
         var hostile = 10_000;
         for (var i = 0; i < args.Length; i++)
         {
@@ -31,12 +32,13 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
                 case "--text": textOnly = true; break;
                 case "--storage": storageOnly = true; break;
                 case "--variants": variantsOnly = true; break;
+                case "--operations": operationsOnly = true; break;
                 case "--hostile-requests": hostile = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus --hostile --text --storage --variants --hostile-requests N");
+                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus --hostile --text --storage --variants --operations --hostile-requests N");
             }
         }
 
-        return new BenchOptions(model, seconds, soak, threads, focus, hostileOnly, textOnly, storageOnly, variantsOnly, hostile, FindRoot());
+        return new BenchOptions(model, seconds, soak, threads, focus, hostileOnly, textOnly, storageOnly, variantsOnly, operationsOnly, hostile, FindRoot());
     }
 
     private static string FindRoot()

@@ -24,11 +24,12 @@ Console.Error.WriteLine($"Model {modelDirectory}; {Environment.ProcessorCount} c
 
 var report = new Report();
 var serviceSettings = Environment.GetEnvironmentVariables().Keys.Cast<string>()
-    .Where(k => k is "MAX_BATCH_SIZE" or "BATCH_TIMEOUT_MS" or "MAX_CONCURRENT_DECODES" or "INTRA_OP_THREADS" or "FAST_DECODE_FACTOR" or "MAX_QUEUE_DEPTH"
+    .Where(k => k is "LOG_LEVEL" or "LOG_FORMAT" or "MAX_BATCH_SIZE" or "BATCH_TIMEOUT_MS" or "MAX_CONCURRENT_DECODES" or "INTRA_OP_THREADS" or "FAST_DECODE_FACTOR" or "MAX_QUEUE_DEPTH"
         or "INTRA_OP_SPINNING" or "ORT_PREPACKING" or "MAX_DECODE_MEGAPIXELS" or "MAX_UPLOAD_MEMORY_MB" or "MAX_CONCURRENT_UPLOADS")
     .ToDictionary(k => k, k => Environment.GetEnvironmentVariable(k)!);
-if (options.HostileOnly || options.TextOnly || options.StorageOnly || options.VariantsOnly)
+if (options.HostileOnly || options.TextOnly || options.StorageOnly || options.VariantsOnly || options.OperationsOnly)
 {
+    if (options.OperationsOnly) await OperationsBench.RunAsync(options, modelDirectory, small, serviceSettings, report);
     if (options.VariantsOnly) await VariantBench.RunAsync(options, modelDirectory, small, serviceSettings, report);
     if (options.TextOnly) await TextBench.RunAsync(options, modelDirectory, serviceSettings, report);
     if (options.StorageOnly) await StorageBench.RunAsync(options, modelDirectory, phone, serviceSettings, report);
@@ -112,6 +113,7 @@ await TextBench.RunAsync(options, modelDirectory, serviceSettings, report);
 await StorageBench.RunAsync(options, modelDirectory, phone, serviceSettings, report);
 await HostileBench.RunAsync(options, modelDirectory, small, serviceSettings, report);
 await VariantBench.RunAsync(options, modelDirectory, small, serviceSettings, report);
+await OperationsBench.RunAsync(options, modelDirectory, small, serviceSettings, report);
 Console.WriteLine(report.Render());
 PrintRatios(rounds);
 Console.WriteLine($"- 12-megapixel p50 / 640x480 p50, 1 client: {Report.F(phoneOneP50)} / {Report.F(smallOneP50)} ms = {Report.F(phoneOneP50 / smallOneP50, 2)} (target <= 1.5)");

@@ -8,6 +8,7 @@ namespace EmbeddingService.Bench;
 internal sealed class ServiceUnderTest : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly System.Text.StringBuilder _output = new();
 
     private ServiceUnderTest(Process process, Uri address)
     {
@@ -18,6 +19,30 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
     public Uri Address { get; }
 
     public int ProcessId => _process.Id;
+
+    /// <summary>The service's log lines from its shutdown (what it says while it drains).</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output) return _output.ToString();
+        }
+    }
+
+    /// <summary>The exit code, or null if the process has not exited within <paramref name="timeout"/>.</summary>
+    public async Task<int?> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cancel.Token);
+            return _process.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Resident set size now and at its peak, in MiB, from /proc.</summary>
     public (double Current, double Peak) ResidentMiB()
@@ -40,11 +65,15 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
         start.Environment["LOG_LEVEL"] = "warning";
         foreach (var (key, value) in settings) start.Environment[key] = value;
         var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
+        var service = new ServiceUnderTest(process, new Uri($"http://127.0.0.1:{port}"));
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data?.Contains("GracefulShutdown", StringComparison.Ordinal) != true) return;
+            lock (service._output) service._output.AppendLine(e.Data);
+        };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("  service: " + e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var service = new ServiceUnderTest(process, new Uri($"http://127.0.0.1:{port}"));
         using var client = new HttpClient { BaseAddress = service.Address };
         for (var i = 0; i < 1200; i++)
         {
