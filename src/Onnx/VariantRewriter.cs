@@ -25,7 +25,9 @@ public static class VariantRewriter
     public static string Describe(string variant, RewriteReport report)
     {
         ArgumentNullException.ThrowIfNull(report);
-        var what = variant == Quantized ? $"{report.Changed} MatMuls to int8" : $"{report.Changed} tensors and casts to float16";
+        var what = variant == Quantized
+            ? $"{report.Changed} MatMuls to int8{(report.Tables > 0 ? $", {report.Tables} embedding table{(report.Tables > 1 ? "s" : string.Empty)} to int16" : string.Empty)}"
+            : $"{report.Changed} tensors and casts to float16";
         return System.FormattableString.Invariant($"{what}, weights {report.BytesBefore / 1e6:F1} MB -> {report.BytesAfter / 1e6:F1} MB");
     }
 }
