@@ -15,7 +15,7 @@ namespace EmbeddingService.Bench;
 /// </summary>
 internal static class VariantBench
 {
-    private sealed record Config(string Name, ModelVariant Variant, int? MaxBatch);
+    private sealed record Config(string Name, ModelVariant Variant, params (string Key, string Value)[] Settings);
 
     private sealed record Measured(List<double> OneClientP50 = null!, List<double> OneClient = null!, List<double> EightClients = null!, List<double> Texts = null!)
     {
@@ -31,9 +31,12 @@ internal static class VariantBench
 
         Config[] configs =
         [
-            new("fp32", ModelVariant.Fp32, null), new("fp32, MAX_BATCH_SIZE=4", ModelVariant.Fp32, 4),
-            new("quantized (int8)", ModelVariant.Quantized, null), new("quantized, MAX_BATCH_SIZE=8", ModelVariant.Quantized, 8),
-            new("fp16", ModelVariant.Fp16, null),
+            new("fp32", ModelVariant.Fp32),
+            new("fp32, INFERENCE_WORKERS=2 INTRA_OP_THREADS=1", ModelVariant.Fp32, ("INFERENCE_WORKERS", "2"), ("INTRA_OP_THREADS", "1")),
+            new("quantized (int8)", ModelVariant.Quantized),
+            new("quantized, INFERENCE_WORKERS=1 (one 2-thread run at a time)", ModelVariant.Quantized, ("INFERENCE_WORKERS", "1"), ("INTRA_OP_THREADS", "2")),
+            new("quantized, MAX_BATCH_SIZE=8", ModelVariant.Quantized, ("MAX_BATCH_SIZE", "8")),
+            new("fp16", ModelVariant.Fp16),
         ];
         var services = new List<(Config Config, ServiceUnderTest Service, double StartSeconds)>();
         // A first start reads every file into the page cache, so the start-up times compare loading, not the disk.
@@ -43,7 +46,7 @@ internal static class VariantBench
             foreach (var config in configs)
             {
                 var environment = new Dictionary<string, string>(settings) { ["MODEL_VARIANT"] = config.Variant.ToString().ToLowerInvariant() };
-                if (config.MaxBatch is { } batch) environment["MAX_BATCH_SIZE"] = batch.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                foreach (var (key, value) in config.Settings) environment[key] = value;
                 var clock = Stopwatch.StartNew();
                 var service = await ServiceUnderTest.StartAsync(options.RepositoryRoot, modelDirectory, environment);
                 services.Add((config, service, clock.Elapsed.TotalSeconds));

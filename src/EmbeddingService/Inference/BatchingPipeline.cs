@@ -10,8 +10,8 @@ public sealed record BatchResult(float[] Embedding, TimeSpan Waited, TimeSpan Ru
 /// <summary>
 /// Batches concurrent requests into single inference runs of one tower. Requests are admitted first (a full
 /// pipeline says so at once, before any work is spent on them), prepare their input on their own thread, then
-/// queue it; one worker drains the queue into pinned batch buffers, runs the tower once per batch and completes
-/// each request with its own embedding, in order.
+/// queue it; workers (one, or as many as the tower takes concurrent runs) drain the queue into pinned batch buffers
+/// of their own, run the tower once per batch and complete each request with its own embedding, in order.
 /// </summary>
 public sealed partial class BatchingPipeline<T> : IAsyncDisposable
     where T : unmanaged
@@ -20,12 +20,10 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
     private readonly Action<EmbeddingTower, Memory<T>, int, Memory<float>> _run;
     private readonly BatchingOptions _options;
     private readonly ILogger _logger;
-    private readonly Channel<Item> _queue = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly T[] _inputs;
-    private readonly float[] _outputs;
+    private readonly Channel<Item> _queue;
     private readonly int _maxBatch;
     private readonly Action<int, TimeSpan>? _observeRun;
-    private readonly Task _worker;
+    private readonly Task[] _workers;
     private int _admitted;
     private int _expected = 1;
     private long _runs;
@@ -43,10 +41,8 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
         _logger = logger;
         _observeRun = observeRun;
         _maxBatch = Math.Min(options.EffectiveMaxBatchSize, tower.MaxBatch);
-        // Pinned once for the pipeline's life: ONNX Runtime reads them in place on every run.
-        _inputs = GC.AllocateArray<T>(_maxBatch * tower.ItemLength, pinned: true);
-        _outputs = GC.AllocateArray<float>(_maxBatch * tower.Dimension, pinned: true);
-        _worker = Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        _queue = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = tower.Workers == 1 });
+        _workers = [.. Enumerable.Range(0, Math.Max(1, tower.Workers)).Select(_ => Task.Run(RunAsync))];
     }
 
     /// <summary>Elements per item the caller prepares.</summary>
@@ -113,11 +109,14 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
-        await _worker;
+        await Task.WhenAll(_workers);
     }
 
     private async Task RunAsync()
     {
+        // Pinned once for the worker's life: ONNX Runtime reads them in place on every run.
+        var inputs = GC.AllocateArray<T>(_maxBatch * _tower.ItemLength, pinned: true);
+        var outputs = GC.AllocateArray<float>(_maxBatch * _tower.Dimension, pinned: true);
         var batch = new List<Item>(_maxBatch);
         var reader = _queue.Reader;
         while (await reader.WaitToReadAsync())
@@ -126,7 +125,7 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
             await GatherAsync(reader, batch);
             if (batch.Count > 0)
             {
-                Run(batch);
+                Run(batch, inputs, outputs);
             }
         }
     }
@@ -182,18 +181,18 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
         }
     }
 
-    private void Run(List<Item> batch)
+    private void Run(List<Item> batch, T[] inputs, float[] outputs)
     {
         var length = _tower.ItemLength;
         var started = Stopwatch.GetTimestamp();
         for (var i = 0; i < batch.Count; i++)
         {
-            batch[i].Input.Span.CopyTo(_inputs.AsSpan(i * length, length));
+            batch[i].Input.Span.CopyTo(inputs.AsSpan(i * length, length));
         }
 
         try
         {
-            _run(_tower, _inputs, batch.Count, _outputs);
+            _run(_tower, inputs, batch.Count, outputs);
         }
 #pragma warning disable CA1031 // A failed run fails its requests, never the worker that serves all the others.
         catch (Exception e)
@@ -213,7 +212,7 @@ public sealed partial class BatchingPipeline<T> : IAsyncDisposable
         _expected = Math.Min(_maxBatch, batch.Count + Volatile.Read(ref _admitted));
         for (var i = 0; i < batch.Count; i++)
         {
-            var embedding = _outputs.AsSpan(i * _tower.Dimension, _tower.Dimension).ToArray();
+            var embedding = outputs.AsSpan(i * _tower.Dimension, _tower.Dimension).ToArray();
             batch[i].Completion.TrySetResult(new BatchResult(embedding, Stopwatch.GetElapsedTime(batch[i].QueuedAt, started), run, batch.Count));
         }
     }

@@ -47,6 +47,9 @@ public sealed class EmbeddingTower : IDisposable
     /// <summary>The largest batch the model accepts: a model exported with a fixed batch of 1 cannot batch.</summary>
     public int MaxBatch { get; }
 
+    /// <summary>Runs the batching pipeline may make at the same time (ONNX Runtime sessions take concurrent runs).</summary>
+    public int Workers { get; init; } = 1;
+
     /// <summary>Embeds <paramref name="count"/> items of <paramref name="inputs"/> into <paramref name="destination"/> (count x Dimension).</summary>
     public void Embed(Memory<float> inputs, int count, Memory<float> destination)
     {

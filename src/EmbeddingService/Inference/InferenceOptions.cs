@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using EmbeddingService.Model;
 using Microsoft.Extensions.Configuration;
 
 namespace EmbeddingService.Inference;
@@ -6,10 +7,15 @@ namespace EmbeddingService.Inference;
 /// <summary>How ONNX Runtime runs the towers.</summary>
 public sealed class InferenceOptions
 {
-    /// <summary>Threads one inference may use; 0 means one per core.</summary>
+    /// <summary>Threads one inference run may use; 0 chooses by variant (<see cref="LayoutFor"/>).</summary>
     [ConfigurationKeyName("INTRA_OP_THREADS")]
     [Range(0, 256)]
     public int IntraOpThreads { get; set; }
+
+    /// <summary>Inference runs of one tower at the same time; 0 chooses by variant (<see cref="LayoutFor"/>).</summary>
+    [ConfigurationKeyName("INFERENCE_WORKERS")]
+    [Range(0, 64)]
+    public int InferenceWorkers { get; set; }
 
     /// <summary>
     /// Whether ONNX Runtime's threads spin between operators instead of sleeping: lower latency, but the spinning
@@ -31,5 +37,25 @@ public sealed class InferenceOptions
         && !devices.Equals("none", StringComparison.OrdinalIgnoreCase)
         && !devices.Equals("NoDevFiles", StringComparison.OrdinalIgnoreCase);
 
-    public int EffectiveIntraOpThreads => IntraOpThreads > 0 ? IntraOpThreads : Environment.ProcessorCount;
+    /// <summary>
+    /// How a tower of a variant uses the cores when nothing is set: one batch at a time on every core, as fp32's
+    /// large matrix products split well across threads; but int8 images run as many one-thread batches at once as
+    /// there are cores, because their products are too small to split well (two threads were barely faster than
+    /// one) and a second run keeps the other core busy while images decode (measured in docs/decisions.md).
+    /// </summary>
+    public InferenceLayout LayoutFor(ModelVariant variant, ModelTowers tower = ModelTowers.Vision)
+    {
+        var cores = Environment.ProcessorCount;
+        var perRun = variant == ModelVariant.Quantized && tower == ModelTowers.Vision;
+        return (InferenceWorkers, IntraOpThreads) switch
+        {
+            ( > 0, > 0) => new(InferenceWorkers, IntraOpThreads),
+            ( > 0, _) => new(InferenceWorkers, Math.Max(1, cores / InferenceWorkers)),
+            (_, > 0) => new(perRun ? Math.Max(1, cores / IntraOpThreads) : 1, IntraOpThreads),
+            _ => perRun ? new(cores, 1) : new(1, cores),
+        };
+    }
 }
+
+/// <summary>Concurrent inference runs per tower, and the threads each run uses.</summary>
+public sealed record InferenceLayout(int Workers, int IntraOpThreads);

@@ -1,3 +1,4 @@
+using EmbeddingService.Model;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 using SessionOptions = Microsoft.ML.OnnxRuntime.SessionOptions;
@@ -9,14 +10,17 @@ public sealed partial class OrtSessionFactory(InferenceOptions options, ILogger 
 {
     public const string CudaProvider = "CUDAExecutionProvider";
 
+    /// <summary>How runs of a variant's tower use the cores.</summary>
+    public InferenceLayout LayoutFor(ModelVariant variant, ModelTowers tower) => options.LayoutFor(variant, tower);
+
     /// <summary>Opens one session; <c>Device</c> is "cuda" only when the CUDA provider really was attached.</summary>
-    public (InferenceSession Session, string Device) Create(string modelPath)
+    public (InferenceSession Session, string Device) Create(string modelPath, ModelVariant variant = ModelVariant.Fp32, ModelTowers tower = ModelTowers.Vision)
     {
         using var sessionOptions = new SessionOptions
         {
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-            IntraOpNumThreads = options.EffectiveIntraOpThreads,
+            IntraOpNumThreads = options.LayoutFor(variant, tower).IntraOpThreads,
             InterOpNumThreads = 1,
         };
         sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");

@@ -35,7 +35,7 @@ public sealed class ModelLoader(OrtSessionFactory sessions)
         {
             if (files.Towers.HasFlag(ModelTowers.Vision))
             {
-                (vision, device) = Open(files.VisionModel, TowerSignature.Vision(preprocessor.CropHeight, preprocessor.CropWidth));
+                (vision, device) = Open(files.VisionModel, files.Variant, ModelTowers.Vision, TowerSignature.Vision(preprocessor.CropHeight, preprocessor.CropWidth));
                 Probe(files.VisionModel, () => vision.Embed(new float[vision.ItemLength], 1, new float[vision.Dimension]));
             }
 
@@ -43,7 +43,7 @@ public sealed class ModelLoader(OrtSessionFactory sessions)
             if (files.Towers.HasFlag(ModelTowers.Text))
             {
                 tokenizer = LoadTokenizer(files);
-                (text, device) = Open(files.TextModel, TowerSignature.Text(ClipModel.ContextLength));
+                (text, device) = Open(files.TextModel, files.Variant, ModelTowers.Text, TowerSignature.Text(ClipModel.ContextLength));
                 var tokens = new long[text.ItemLength];
                 tokenizer.Encode(string.Empty, tokens);
                 Probe(files.TextModel, () => text.Embed(tokens, 1, new float[text.Dimension]));
@@ -87,13 +87,13 @@ public sealed class ModelLoader(OrtSessionFactory sessions)
         }
     }
 
-    private (EmbeddingTower Tower, string Device) Open(string path, TowerSignature signature)
+    private (EmbeddingTower Tower, string Device) Open(string path, ModelVariant variant, ModelTowers tower, TowerSignature signature)
     {
         InferenceSession session;
         string device;
         try
         {
-            (session, device) = sessions.Create(path);
+            (session, device) = sessions.Create(path, variant, tower);
         }
         catch (OnnxRuntimeException e)
         {
@@ -102,7 +102,7 @@ public sealed class ModelLoader(OrtSessionFactory sessions)
 
         try
         {
-            return (new EmbeddingTower(session, signature, path), device);
+            return (new EmbeddingTower(session, signature, path) { Workers = sessions.LayoutFor(variant, tower).Workers }, device);
         }
         catch
         {

@@ -33,6 +33,56 @@ public sealed class BatchingPipelineTests(TinyModelFixture tiny) : IDisposable
     }
 
     [Fact]
+    public async Task A_tower_that_takes_two_workers_runs_two_batches_at_once_each_with_its_own_results()
+    {
+        var loader = new ModelLoader(new OrtSessionFactory(new InferenceOptions { InferenceWorkers = 2, IntraOpThreads = 1 }, NullLogger.Instance));
+        using var model = loader.Load(new ModelFiles(tiny.Directory, ModelVariant.Fp32));
+        Assert.Equal(2, model.Vision.Workers);
+        int inside = 0, peak = 0;
+        await using var pipeline = new BatchingPipeline<float>(model.Vision, (tower, input, count, output) =>
+        {
+            var now = Interlocked.Increment(ref inside);
+            InterlockedMax(ref peak, now);
+            // The first run waits (up to 10 s) for a second one to start beside it.
+            SpinWait.SpinUntil(() => Volatile.Read(ref inside) >= 2, TimeSpan.FromSeconds(10));
+            tower.Embed(input, count, output);
+            Interlocked.Decrement(ref inside);
+        }, new BatchingOptions { MaxBatchSize = 1, BatchTimeoutMs = 0, MaxQueueDepth = 8 }, NullLogger.Instance);
+        var inputs = new[] { Pixels(21), Pixels(22) };
+        var tickets = inputs.Select(_ => pipeline.Admit()).ToArray();
+        var results = await Task.WhenAll(inputs.Select((input, i) => pipeline.EmbedAsync(tickets[i], input, CancellationToken.None)));
+
+        Assert.Equal(2, peak);
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            var alone = new float[512];
+            _model.Vision.Embed(inputs[i], 1, alone);
+            Assert.InRange(1 - Models.Cosine(alone, results[i].Embedding), -1e-6, 1e-6);
+        }
+    }
+
+    [Fact]
+    public void Int8_images_run_one_thread_per_run_on_every_core_and_the_rest_one_run_on_every_core_unless_told()
+    {
+        var cores = Environment.ProcessorCount;
+        Assert.Equal(new InferenceLayout(cores, 1), new InferenceOptions().LayoutFor(ModelVariant.Quantized));
+        Assert.Equal(new InferenceLayout(1, cores), new InferenceOptions().LayoutFor(ModelVariant.Quantized, ModelTowers.Text));
+        Assert.Equal(new InferenceLayout(1, cores), new InferenceOptions().LayoutFor(ModelVariant.Fp32));
+        Assert.Equal(new InferenceLayout(1, cores), new InferenceOptions().LayoutFor(ModelVariant.Fp16));
+        Assert.Equal(new InferenceLayout(1, 2), new InferenceOptions { InferenceWorkers = 1, IntraOpThreads = 2 }.LayoutFor(ModelVariant.Quantized));
+        Assert.Equal(new InferenceLayout(1, 3), new InferenceOptions { IntraOpThreads = 3 }.LayoutFor(ModelVariant.Fp32));
+        Assert.Equal(new InferenceLayout(3, Math.Max(1, cores / 3)), new InferenceOptions { InferenceWorkers = 3 }.LayoutFor(ModelVariant.Fp32));
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int current;
+        while ((current = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current)
+        {
+        }
+    }
+
+    [Fact]
     public async Task A_request_alone_is_run_at_once_without_waiting_for_the_timeout()
     {
         await using var pipeline = Vision(new BatchingOptions { MaxBatchSize = 8, BatchTimeoutMs = 60_000, MaxQueueDepth = 64 });
