@@ -5,7 +5,7 @@ using DataType = Onnx.Proto.TensorProto.Types.DataType;
 namespace Onnx;
 
 /// <summary>
-/// Dynamic int8 quantization: every <c>MatMul</c> whose weight is a constant float32 [K, N] gets int8 weights with one
+/// Dynamic int8 quantization: every <c>MatMul</c> (or <c>Gemm</c>) whose weight is a constant float32 [K, N] gets int8 weights with one
 /// scale per output column (symmetric, zero point 0), and ONNX Runtime quantizes the activations at run time.
 /// Large embedding tables read by <c>Gather</c> (the text tower's 49,408 x 512 token table, 101 MB) become int16 with
 /// a scale per row, looked up beside the rows: half the memory, for no measurable change (int8 rows cost the torch
@@ -28,6 +28,7 @@ public static class DynamicInt8Quantizer
             throw new InvalidDataException($"The graph is already quantized (node {rewritten.Name} is {rewritten.OpType}); quantize reads the fp32 export.");
         }
 
+        GemmsAsMatMuls(graph);
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var candidates = graph.Node.Where(node => node.OpType == "MatMul" && node.Domain.Length == 0 && node.Input.Count == 2
             && initializers.TryGetValue(node.Input[1], out var weight) && weight.DataType == (int)DataType.Float && weight.Dims.Count == 2).ToList();
@@ -108,6 +109,61 @@ public static class DynamicInt8Quantizer
         }
 
         return new RewriteReport(candidates.Count, floatBytes, int8Bytes, tables);
+    }
+
+    /// <summary>
+    /// Rewrites each <c>Gemm</c> with a constant float32 B (alpha = beta = 1, A not transposed) as <c>MatMul</c> with
+    /// B as [K, N] (transposed at rewrite time when transB = 1), then <c>Add</c> of C: what the MatMul pass quantizes.
+    /// </summary>
+    private static void GemmsAsMatMuls(GraphProto graph)
+    {
+        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var replacements = new Dictionary<NodeProto, NodeProto[]>();
+        var transposedFrom = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var gemm in graph.Node.Where(n => n.OpType == "Gemm" && n.Domain.Length == 0 && n.Input.Count is 2 or 3))
+        {
+            long Int(string name, long fallback) => gemm.Attribute.FirstOrDefault(a => a.Name == name)?.I ?? fallback;
+            float Float(string name) => gemm.Attribute.FirstOrDefault(a => a.Name == name)?.F ?? 1f;
+            if (Int("transA", 0) != 0 || Float("alpha") != 1f || Float("beta") != 1f
+                || !initializers.TryGetValue(gemm.Input[1], out var b) || b.DataType != (int)DataType.Float || b.Dims.Count != 2)
+            {
+                continue;
+            }
+
+            var weight = b.Name;
+            if (Int("transB", 0) != 0)
+            {
+                weight = $"{b.Name}_transposed";
+                transposedFrom.Add(b.Name);
+                if (!initializers.ContainsKey(weight))
+                {
+                    var (n, k) = ((int)b.Dims[0], (int)b.Dims[1]);
+                    var values = OnnxTensors.Floats(b);
+                    var transposed = new float[values.Length];
+                    for (var row = 0; row < n; row++)
+                    {
+                        for (var column = 0; column < k; column++) transposed[(column * n) + row] = values[(row * k) + column];
+                    }
+
+                    var tensor = OnnxTensors.Create(weight, DataType.Float, MemoryMarshal.AsBytes(transposed.AsSpan()), k, n);
+                    graph.Initializer.Add(tensor);
+                    initializers[weight] = tensor;
+                }
+            }
+
+            var output = gemm.Output[0];
+            replacements[gemm] = gemm.Input.Count == 3 && gemm.Input[2].Length > 0
+                ? [Node("MatMul", [gemm.Input[0], weight], [$"{output}_matmul"]), Node("Add", [$"{output}_matmul", gemm.Input[2]], [output])]
+                : [Node("MatMul", [gemm.Input[0], weight], [output])];
+        }
+
+        if (replacements.Count == 0) return;
+        var nodes = graph.Node.SelectMany(n => replacements.TryGetValue(n, out var r) ? r : [n]).ToList();
+        graph.Node.Clear();
+        graph.Node.AddRange(nodes);
+        // A B read only by the Gemms that were rewritten is no longer needed in its [N, K] form.
+        var used = graph.Node.SelectMany(n => n.Input).ToHashSet(StringComparer.Ordinal);
+        foreach (var unused in graph.Initializer.Where(t => transposedFrom.Contains(t.Name) && !used.Contains(t.Name)).ToList()) graph.Initializer.Remove(unused);
     }
 
     /// <summary>Tables with fewer rows (position embeddings) are small and stay float32.</summary>

@@ -123,3 +123,50 @@ public sealed class GeneratedVariantTests
             < new FileInfo(Path.Combine(directory.Path, "onnx", "vision_model.onnx")).Length);
     }
 }
+
+public sealed class GemmQuantizationTests
+{
+    /// <summary>Exports that write linear layers as Gemm (B transposed, bias C) are quantized like MatMul ones.</summary>
+    [Theory]
+    [InlineData(Onnx.Int8Operator.DynamicQuantizeMatMul)]
+    [InlineData(Onnx.Int8Operator.MatMulInteger)]
+    public void Gemm_layers_are_quantized_and_stay_close_to_fp32(Onnx.Int8Operator op)
+    {
+        var weights = new SyntheticModel.WeightSource(5);
+        var g = new SyntheticModel.OnnxGraphBuilder("gemms");
+        g.Input("x", Onnx.Proto.TensorProto.Types.DataType.Float, "batch", 64);
+        var w1 = g.Weight("w1", weights.Uniform("w1", 96 * 64, 0.1f), 96, 64);
+        var c1 = g.Weight("c1", weights.Uniform("c1", 96, 0.1f), 96);
+        var h = g.Node("Gemm", ["x", w1, c1], SyntheticModel.OnnxGraphBuilder.IntAttr("transB", 1));
+        var w2 = g.Weight("w2", weights.Uniform("w2", 96 * 48, 0.1f), 96, 48);
+        var h2 = g.Node("Gemm", [h, w2]);
+        var w3 = g.Weight("w3", weights.Uniform("w3", 48 * 16, 0.1f), 48, 16);
+        g.NodeNamed("MatMul", "y", [h2, w3]);
+        g.Output("y", Onnx.Proto.TensorProto.Types.DataType.Float, "batch", 16);
+        var model = new Onnx.Proto.ModelProto { IrVersion = 8, Graph = g.Graph };
+        model.OpsetImport.Add(new Onnx.Proto.OperatorSetIdProto { Domain = string.Empty, Version = 17 });
+        var original = Google.Protobuf.MessageExtensions.ToByteArray(model);
+
+        var report = Onnx.DynamicInt8Quantizer.Quantize(model, op);
+        Assert.Equal(2, report.Changed);
+        Assert.DoesNotContain(model.Graph.Node, n => n.OpType == "Gemm");
+
+        var input = new float[4 * 64];
+        for (var i = 0; i < input.Length; i++) input[i] = MathF.Sin(i * 0.37f);
+        var expected = Run(original, input);
+        var actual = Run(Google.Protobuf.MessageExtensions.ToByteArray(model), input);
+        for (var row = 0; row < 4; row++)
+        {
+            Assert.InRange(1 - Models.Cosine(expected.AsSpan(row * 16, 16), actual.AsSpan(row * 16, 16)), -1e-6, 1e-3);
+        }
+    }
+
+    private static float[] Run(byte[] model, float[] input)
+    {
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(model);
+        using var value = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(input, [4, 64]);
+        using var options = new Microsoft.ML.OnnxRuntime.RunOptions();
+        using var outputs = session.Run(options, ["x"], [value], ["y"]);
+        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+}
