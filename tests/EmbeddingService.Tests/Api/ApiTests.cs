@@ -31,9 +31,16 @@ public sealed class ApiTests
         Assert.Equal(512, info.RootElement.GetProperty("embedding_dimension").GetInt32());
         Assert.Equal("cpu", info.RootElement.GetProperty("device").GetString());
         Assert.Equal("/ui/", info.RootElement.GetProperty("ui").GetString());
-        foreach (var endpoint in new[] { "POST /embed-image", "POST /embed-images", "POST /embed-text", "POST /v1/embeddings", "POST /search", "GET /ui/" })
+        foreach (var endpoint in new[] { "POST /embed-image", "POST /embed-images", "POST /embed-text", "POST /v1/embeddings", "POST /search", "GET /ui/", "GET /health/ready", "GET /metrics" })
         {
             Assert.True(info.RootElement.GetProperty("endpoints").TryGetProperty(endpoint, out _), endpoint);
+        }
+
+        // Every GET it lists without a parameter is there.
+        foreach (var listed in info.RootElement.GetProperty("endpoints").EnumerateObject().Select(e => e.Name).Where(n => n.StartsWith("GET /", StringComparison.Ordinal) && !n.Contains('{', StringComparison.Ordinal)))
+        {
+            using var response = await client.GetAsync(new Uri(listed[4..], UriKind.Relative));
+            Assert.NotEqual(System.Net.HttpStatusCode.NotFound, response.StatusCode);
         }
 
         var openApi = await client.GetStringAsync(new Uri("/openapi.json", UriKind.Relative));
