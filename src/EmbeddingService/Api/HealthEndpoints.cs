@@ -72,27 +72,11 @@ public static class HealthEndpoints
         };
     }
 
-    private static async Task<string?> DatabaseAsync(StorageState storage, CancellationToken cancellationToken)
-    {
-        if (storage.Status == StorageStatus.NotConfigured)
+    private static async Task<string?> DatabaseAsync(StorageState storage, CancellationToken cancellationToken) =>
+        await storage.IsReachableAsync(cancellationToken) switch
         {
-            return null;
-        }
-
-        if (storage.Store is not { } store)
-        {
-            return "unavailable";
-        }
-
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(2));
-        try
-        {
-            return await store.PingAsync(timeout.Token) ? "ok" : "unavailable";
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return "unavailable";
-        }
-    }
+            null => null,
+            true => "ok",
+            false => "unavailable",
+        };
 }

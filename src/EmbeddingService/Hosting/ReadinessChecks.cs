@@ -30,29 +30,13 @@ public sealed class ModelReadyCheck(ModelState state) : IHealthCheck
 
 public sealed class DatabaseReachableCheck(StorageState storage) : IHealthCheck
 {
-    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-    {
-        if (storage.Status == StorageStatus.NotConfigured)
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        await storage.IsReachableAsync(cancellationToken) switch
         {
-            return HealthCheckResult.Healthy("Storage is off (no DATABASE_URL).");
-        }
-
-        if (storage.Store is not { } store)
-        {
-            return HealthCheckResult.Unhealthy($"The database is not reachable: {storage.Error}");
-        }
-
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(2));
-        try
-        {
-            return await store.PingAsync(timeout.Token) ? HealthCheckResult.Healthy("The database answers.") : HealthCheckResult.Unhealthy("The database does not answer.");
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return HealthCheckResult.Unhealthy("The database did not answer within 2 s.");
-        }
-    }
+            null => HealthCheckResult.Healthy("Storage is off (no DATABASE_URL)."),
+            true => HealthCheckResult.Healthy("The database answers."),
+            false => HealthCheckResult.Unhealthy($"The database does not answer within 2 s{(storage.Error is { } error ? $": {error}" : ".")}"),
+        };
 }
 
 public sealed class NotStoppingCheck(Draining draining) : IHealthCheck

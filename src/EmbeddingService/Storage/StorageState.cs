@@ -32,6 +32,31 @@ public sealed class StorageState
         _ => throw new StorageUnavailableException("The database has not been reached yet; retry shortly."),
     };
 
+    /// <summary>Whether the database answers now (within 2 s); null when storage is not configured.</summary>
+    public async Task<bool?> IsReachableAsync(CancellationToken cancellationToken)
+    {
+        if (Status == StorageStatus.NotConfigured)
+        {
+            return null;
+        }
+
+        if (Store is not { } store)
+        {
+            return false;
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(2));
+        try
+        {
+            return await store.PingAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
     private sealed record Snapshot(StorageStatus Status, IVectorStore? Store, string? Error);
 }
 
