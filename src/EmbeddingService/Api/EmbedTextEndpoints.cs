@@ -36,7 +36,7 @@ public static class EmbedTextEndpoints
         var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, limits.Value.MaxTextBodyBytes, cancellationToken);
         if (failure is not null)
         {
-            return Problems.Create(failure.Status, failure.Detail);
+            return Problems.Body(context, failure);
         }
 
         using (body)

@@ -52,7 +52,7 @@ public static class ItemsEndpoints
             if (isJson)
             {
                 var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, VectorBodyBytes, cancellationToken);
-                if (failure is not null) return Problems.Create(failure.Status, failure.Detail);
+                if (failure is not null) return Problems.Body(context, failure);
                 using (body)
                 {
                     var (vector, metadata, problem) = ParseVectorBody(body!.Files[0].Content);

@@ -35,6 +35,11 @@ public static class OpenAiEmbeddingsEndpoints
         var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, maxBody, cancellationToken);
         if (failure is not null)
         {
+            if (Problems.RefusalReason(failure.Kind) is { } reason)
+            {
+                Telemetry.Refusals.Note(context, reason);
+            }
+
             return failure.Kind == UploadFailureKind.Busy ? Unavailable(context, 1, failure.Detail, "uploads_busy") : Error(failure.Status, failure.Detail, null);
         }
 

@@ -66,13 +66,34 @@ internal static class Problems
         _ => null,
     };
 
-    /// <summary>The answer to a body that could not be received.</summary>
-    public static ProblemHttpResult Upload(HttpContext context, UploadFailure failure, string fileField) => failure.Kind switch
+    /// <summary>The answer to a multipart body that could not be received.</summary>
+    public static ProblemHttpResult Upload(HttpContext context, UploadFailure failure, string fileField) => failure.Kind == UploadFailureKind.NotMultipart
+        ? MissingField(fileField, $"Send the image as multipart/form-data with a field named '{fileField}'.")
+        : Body(context, failure);
+
+    /// <summary>The answer to any body that could not be received: a busy service says when to retry.</summary>
+    public static ProblemHttpResult Body(HttpContext context, UploadFailure failure)
     {
-        UploadFailureKind.NotMultipart => MissingField(fileField, $"Send the image as multipart/form-data with a field named '{fileField}'."),
-        UploadFailureKind.Busy => Unavailable(context, 1, failure.Detail, "uploads_busy"),
-        UploadFailureKind.TooLarge or UploadFailureKind.TooManyFiles => Refused(context, failure.Status, failure.Detail, "upload_too_large"),
-        UploadFailureKind.TimedOut => Refused(context, failure.Status, failure.Detail, "upload_too_slow"),
-        _ => Create(failure.Status, failure.Detail),
+        ArgumentNullException.ThrowIfNull(failure);
+        if (RefusalReason(failure.Kind) is { } reason)
+        {
+            Refusals.Note(context, reason);
+        }
+
+        if (failure.Kind == UploadFailureKind.Busy)
+        {
+            context.Response.Headers.RetryAfter = "1";
+        }
+
+        return Create(failure.Status, failure.Detail);
+    }
+
+    /// <summary>What the refusals metric calls a body the service would not take; null for a malformed one.</summary>
+    public static string? RefusalReason(UploadFailureKind kind) => kind switch
+    {
+        UploadFailureKind.Busy => "uploads_busy",
+        UploadFailureKind.TooLarge or UploadFailureKind.TooManyFiles => "upload_too_large",
+        UploadFailureKind.TimedOut => "upload_too_slow",
+        _ => null,
     };
 }

@@ -37,7 +37,7 @@ public static class SearchEndpoints
             if (isJson)
             {
                 var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, limits.Value.MaxTextBodyBytes, cancellationToken);
-                if (failure is not null) return Problems.Create(failure.Status, failure.Detail);
+                if (failure is not null) return Problems.Body(context, failure);
                 using (body)
                 {
                     var (parsed, problem) = await ParseJsonQueryAsync(body!.Files[0].Content, store, texts, limits.Value, cancellationToken);
