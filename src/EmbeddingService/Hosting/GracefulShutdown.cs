@@ -54,9 +54,6 @@ public sealed partial class GracefulShutdown(Draining draining, IOptions<Shutdow
 
 public static class GracefulShutdownExtensions
 {
-    /// <summary>Paths answered while draining: the probes (readiness says why it fails) and metrics.</summary>
-    private static readonly string[] AlwaysAnswered = ["/health", "/metrics"];
-
     /// <summary>SHUTDOWN_TIMEOUT_S and the drain on SIGTERM.</summary>
     public static IServiceCollection AddGracefulShutdown(this IServiceCollection services, IConfiguration configuration)
     {
@@ -79,7 +76,8 @@ public static class GracefulShutdownExtensions
         var problems = app.Services.GetRequiredService<IProblemDetailsService>();
         app.Use(async (context, next) =>
         {
-            if (Array.Exists(AlwaysAnswered, p => context.Request.Path.StartsWithSegments(p, StringComparison.OrdinalIgnoreCase)))
+            // The probes and metrics are answered while draining: readiness says why it fails.
+            if (OperatorPaths.Contains(context.Request.Path))
             {
                 await next(context);
                 return;

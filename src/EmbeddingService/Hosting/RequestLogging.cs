@@ -23,9 +23,7 @@ public static partial class RequestLogging
             }
             finally
             {
-                var probe = context.Request.Path.StartsWithSegments("/health", StringComparison.OrdinalIgnoreCase)
-                    || context.Request.Path.StartsWithSegments("/metrics", StringComparison.OrdinalIgnoreCase);
-                var level = probe ? LogLevel.Debug : LogLevel.Information;
+                var level = OperatorPaths.Contains(context.Request.Path) ? LogLevel.Debug : LogLevel.Information;
                 if (logger.IsEnabled(level))
                 {
                     var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
