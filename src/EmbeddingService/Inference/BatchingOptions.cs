@@ -33,17 +33,16 @@ public sealed class BatchingOptions
     public int EffectiveMaxBatchSize => MaxBatchSize ?? 8;
 
     /// <summary>
-    /// These options for the image pipeline of a variant: when no batch size is set, int8 gets 4, because it runs a
-    /// batch in ~40% of fp32's time, so letting the next batch decode while one runs matters more than a bigger
-    /// batch (measured in docs/decisions.md; texts have no decoding to overlap and keep 8).
+    /// These options for the image pipeline of a variant: when no batch size is set, int8 gets 4, so that 8 clients
+    /// make two batches that run side by side on its one-thread workers (batch 8: 1.65x fp32 against 2.63x;
+    /// docs/decisions.md). Texts have no decoding to overlap and keep 8.
     /// </summary>
-    public BatchingOptions ForImages(ModelVariant variant) => new()
+    public BatchingOptions ForImages(ModelVariant variant)
     {
-        MaxBatchSize = MaxBatchSize ?? (variant == ModelVariant.Quantized ? 4 : 8),
-        BatchTimeoutMs = BatchTimeoutMs,
-        MaxQueueDepth = MaxQueueDepth,
-        MaxConcurrentDecodes = MaxConcurrentDecodes,
-    };
+        var images = (BatchingOptions)MemberwiseClone();
+        images.MaxBatchSize ??= variant == ModelVariant.Quantized ? 4 : 8;
+        return images;
+    }
 
     public int EffectiveConcurrentDecodes => MaxConcurrentDecodes > 0 ? MaxConcurrentDecodes : Environment.ProcessorCount;
 }

@@ -72,6 +72,13 @@ public sealed class BatchingPipelineTests(TinyModelFixture tiny) : IDisposable
         Assert.Equal(new InferenceLayout(1, 2), new InferenceOptions { InferenceWorkers = 1, IntraOpThreads = 2 }.LayoutFor(ModelVariant.Quantized));
         Assert.Equal(new InferenceLayout(1, 3), new InferenceOptions { IntraOpThreads = 3 }.LayoutFor(ModelVariant.Fp32));
         Assert.Equal(new InferenceLayout(3, Math.Max(1, cores / 3)), new InferenceOptions { InferenceWorkers = 3 }.LayoutFor(ModelVariant.Fp32));
+
+        // Their batches: int8 images 4 (two side by side), everything else 8, MAX_BATCH_SIZE above all; the rest carried over.
+        Assert.Equal(4, new BatchingOptions { MaxQueueDepth = 7 }.ForImages(ModelVariant.Quantized).MaxBatchSize);
+        Assert.Equal(7, new BatchingOptions { MaxQueueDepth = 7 }.ForImages(ModelVariant.Quantized).MaxQueueDepth);
+        Assert.Equal(8, new BatchingOptions().ForImages(ModelVariant.Fp32).MaxBatchSize);
+        Assert.Equal(6, new BatchingOptions { MaxBatchSize = 6 }.ForImages(ModelVariant.Quantized).MaxBatchSize);
+        Assert.Equal(8, new BatchingOptions().EffectiveMaxBatchSize);
     }
 
     private static void InterlockedMax(ref int target, int value)
