@@ -42,18 +42,25 @@ public static class DynamicInt8Quantizer
             throw new InvalidDataException("The graph has no MatMul with a constant float32 [K, N] weight: there is nothing to quantize.");
         }
 
-        var uses = graph.Node.SelectMany(n => n.Input).GroupBy(i => i, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
         var replacements = new Dictionary<NodeProto, NodeProto[]>();
+        // Each weight is rewritten once, however many nodes read it.
+        var rewrittenWeights = new HashSet<string>(StringComparer.Ordinal);
         long floatBytes = 0, int8Bytes = 0;
         var tables = 0;
         foreach (var node in candidates)
         {
             var weight = initializers[node.Input[1]];
-            var (quantized, scales) = QuantizePerColumn(weight);
             var name = weight.Name;
-            graph.Initializer.Add(OnnxTensors.Create($"{name}_quantized", DataType.Int8, MemoryMarshal.AsBytes(quantized.AsSpan()), weight.Dims[0], weight.Dims[1]));
-            graph.Initializer.Add(OnnxTensors.Create($"{name}_scale", DataType.Float, MemoryMarshal.AsBytes(scales.AsSpan()), scales.Length));
-            graph.Initializer.Add(OnnxTensors.Create($"{name}_zero_point", DataType.Int8, new byte[scales.Length], scales.Length));
+            if (rewrittenWeights.Add(name))
+            {
+                var (quantized, scales) = QuantizePerColumn(weight);
+                graph.Initializer.Add(OnnxTensors.Create($"{name}_quantized", DataType.Int8, MemoryMarshal.AsBytes(quantized.AsSpan()), weight.Dims[0], weight.Dims[1]));
+                graph.Initializer.Add(OnnxTensors.Create($"{name}_scale", DataType.Float, MemoryMarshal.AsBytes(scales.AsSpan()), scales.Length));
+                graph.Initializer.Add(OnnxTensors.Create($"{name}_zero_point", DataType.Int8, new byte[scales.Length], scales.Length));
+                floatBytes += quantized.Length * sizeof(float);
+                int8Bytes += quantized.Length + (scales.Length * (sizeof(float) + 1));
+            }
+
             if (op == Int8Operator.DynamicQuantizeMatMul)
             {
                 node.OpType = "DynamicQuantizeMatMul";
@@ -66,14 +73,6 @@ public static class DynamicInt8Quantizer
             {
                 replacements[node] = MatMulIntegerNodes(node, name);
             }
-
-            if (uses[name] == 1)
-            {
-                graph.Initializer.Remove(weight);
-            }
-
-            floatBytes += quantized.Length * sizeof(float);
-            int8Bytes += quantized.Length + (scales.Length * (sizeof(float) + 1));
         }
 
         foreach (var gather in graph.Node.Where(n => n.OpType == "Gather" && n.Domain.Length == 0 && n.Input.Count == 2
@@ -81,27 +80,19 @@ public static class DynamicInt8Quantizer
             && initializers.TryGetValue(n.Input[0], out var table) && table.DataType == (int)DataType.Float && table.Dims is [>= MinTableRows, _]).ToList())
         {
             var table = initializers[gather.Input[0]];
-            var (quantized, scales) = QuantizePerRow(table);
-            graph.Initializer.Add(OnnxTensors.Create($"{table.Name}_quantized", DataType.Int16, MemoryMarshal.AsBytes(quantized.AsSpan()), table.Dims[0], table.Dims[1]));
-            graph.Initializer.Add(OnnxTensors.Create($"{table.Name}_row_scale", DataType.Float, MemoryMarshal.AsBytes(scales.AsSpan()), scales.Length, 1));
             replacements[gather] = TableLookupNodes(gather, table.Name);
-            if (uses[table.Name] == 1)
+            if (rewrittenWeights.Add(table.Name))
             {
-                graph.Initializer.Remove(table);
+                var (quantized, scales) = QuantizePerRow(table);
+                graph.Initializer.Add(OnnxTensors.Create($"{table.Name}_quantized", DataType.Int16, MemoryMarshal.AsBytes(quantized.AsSpan()), table.Dims[0], table.Dims[1]));
+                graph.Initializer.Add(OnnxTensors.Create($"{table.Name}_row_scale", DataType.Float, MemoryMarshal.AsBytes(scales.AsSpan()), scales.Length, 1));
+                floatBytes += quantized.Length * sizeof(float);
+                int8Bytes += (quantized.Length * sizeof(short)) + (scales.Length * sizeof(float));
+                tables++;
             }
-
-            floatBytes += quantized.Length * sizeof(float);
-            int8Bytes += (quantized.Length * sizeof(short)) + (scales.Length * sizeof(float));
-            tables++;
         }
 
-        if (replacements.Count > 0)
-        {
-            // Replaced in place, so the graph stays in topological order.
-            var nodes = graph.Node.SelectMany(n => replacements.TryGetValue(n, out var r) ? r : [n]).ToList();
-            graph.Node.Clear();
-            graph.Node.AddRange(nodes);
-        }
+        Replace(graph, replacements, rewrittenWeights);
 
         if (op == Int8Operator.DynamicQuantizeMatMul && !model.OpsetImport.Any(o => o.Domain == ContribDomain))
         {
@@ -157,13 +148,27 @@ public static class DynamicInt8Quantizer
                 : [Node("MatMul", [gemm.Input[0], weight], [output])];
         }
 
-        if (replacements.Count == 0) return;
-        var nodes = graph.Node.SelectMany(n => replacements.TryGetValue(n, out var r) ? r : [n]).ToList();
-        graph.Node.Clear();
-        graph.Node.AddRange(nodes);
-        // A B read only by the Gemms that were rewritten is no longer needed in its [N, K] form.
-        var used = graph.Node.SelectMany(n => n.Input).ToHashSet(StringComparer.Ordinal);
-        foreach (var unused in graph.Initializer.Where(t => transposedFrom.Contains(t.Name) && !used.Contains(t.Name)).ToList()) graph.Initializer.Remove(unused);
+        Replace(graph, replacements, transposedFrom);
+    }
+
+    /// <summary>
+    /// Puts each rewritten node's replacements where it stood, so the graph stays in topological order, then drops
+    /// the old forms of <paramref name="rewrittenWeights"/> that no node reads any more.
+    /// </summary>
+    private static void Replace(GraphProto graph, Dictionary<NodeProto, NodeProto[]> replacements, HashSet<string> rewrittenWeights)
+    {
+        if (replacements.Count > 0)
+        {
+            var nodes = graph.Node.SelectMany(n => replacements.TryGetValue(n, out var r) ? r : [n]).ToList();
+            graph.Node.Clear();
+            graph.Node.AddRange(nodes);
+        }
+
+        var read = graph.Node.SelectMany(n => n.Input).ToHashSet(StringComparer.Ordinal);
+        foreach (var unread in graph.Initializer.Where(t => rewrittenWeights.Contains(t.Name) && !read.Contains(t.Name)).ToList())
+        {
+            graph.Initializer.Remove(unread);
+        }
     }
 
     /// <summary>Tables with fewer rows (position embeddings) are small and stay float32.</summary>

@@ -161,6 +161,33 @@ public sealed class GemmQuantizationTests
         }
     }
 
+    [Fact]
+    public void A_weight_read_by_two_matmuls_is_quantized_once_and_its_float_form_dropped()
+    {
+        var weights = new SyntheticModel.WeightSource(6);
+        var g = new SyntheticModel.OnnxGraphBuilder("shared");
+        g.Input("x", Onnx.Proto.TensorProto.Types.DataType.Float, "batch", 64);
+        var shared = g.Weight("shared", weights.Uniform("shared", 64 * 64, 0.1f), 64, 64);
+        var a = g.Node("MatMul", ["x", shared]);
+        var b = g.Node("MatMul", [a, shared]);
+        var projection = g.Weight("projection", weights.Uniform("projection", 64 * 16, 0.1f), 64, 16);
+        g.NodeNamed("MatMul", "y", [b, projection]);
+        g.Output("y", Onnx.Proto.TensorProto.Types.DataType.Float, "batch", 16);
+        var model = new Onnx.Proto.ModelProto { IrVersion = 8, Graph = g.Graph };
+        model.OpsetImport.Add(new Onnx.Proto.OperatorSetIdProto { Domain = string.Empty, Version = 17 });
+        var original = Google.Protobuf.MessageExtensions.ToByteArray(model);
+
+        var report = Onnx.DynamicInt8Quantizer.Quantize(model);
+        Assert.Equal(2, report.Changed);
+        Assert.Single(model.Graph.Initializer, t => t.Name == "shared_quantized");
+        Assert.DoesNotContain(model.Graph.Initializer, t => t.Name == "shared");
+        var input = new float[4 * 64];
+        for (var i = 0; i < input.Length; i++) input[i] = MathF.Cos(i * 0.21f);
+        var expected = Run(original, input);
+        var actual = Run(Google.Protobuf.MessageExtensions.ToByteArray(model), input);
+        Assert.InRange(1 - Models.Cosine(expected.AsSpan(0, 16), actual.AsSpan(0, 16)), -1e-6, 1e-3);
+    }
+
     private static float[] Run(byte[] model, float[] input)
     {
         using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(model);
