@@ -144,8 +144,8 @@ public static class DynamicInt8Quantizer
 
             var output = gemm.Output[0];
             replacements[gemm] = gemm.Input.Count == 3 && gemm.Input[2].Length > 0
-                ? [Node("MatMul", [gemm.Input[0], weight], [$"{output}_matmul"]), Node("Add", [$"{output}_matmul", gemm.Input[2]], [output])]
-                : [Node("MatMul", [gemm.Input[0], weight], [output])];
+                ? [OnnxNodes.Create("MatMul", [gemm.Input[0], weight], [$"{output}_matmul"]), OnnxNodes.Create("Add", [$"{output}_matmul", gemm.Input[2]], [output])]
+                : [OnnxNodes.Create("MatMul", [gemm.Input[0], weight], [output])];
         }
 
         Replace(graph, replacements, transposedFrom);
@@ -203,10 +203,10 @@ public static class DynamicInt8Quantizer
         string indices = gather.Input[1], output = gather.Output[0];
         return
         [
-            Node("Gather", [$"{table}_quantized", indices], [$"{prefix}_int16"]),
-            Node("Gather", [$"{table}_row_scale", indices], [$"{prefix}_scale"]),
-            Node("Cast", [$"{prefix}_int16"], [$"{prefix}_unscaled"], new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)DataType.Float }),
-            Node("Mul", [$"{prefix}_unscaled", $"{prefix}_scale"], [output]),
+            OnnxNodes.Create("Gather", [$"{table}_quantized", indices], [$"{prefix}_int16"]),
+            OnnxNodes.Create("Gather", [$"{table}_row_scale", indices], [$"{prefix}_scale"]),
+            OnnxNodes.Cast($"{prefix}_int16", $"{prefix}_unscaled", DataType.Float),
+            OnnxNodes.Create("Mul", [$"{prefix}_unscaled", $"{prefix}_scale"], [output]),
         ];
     }
 
@@ -240,20 +240,11 @@ public static class DynamicInt8Quantizer
         string activation = matMul.Input[0], output = matMul.Output[0];
         return
         [
-            Node("DynamicQuantizeLinear", [activation], [$"{prefix}_a_q", $"{prefix}_a_scale", $"{prefix}_a_zero_point"]),
-            Node("MatMulInteger", [$"{prefix}_a_q", $"{weight}_quantized", $"{prefix}_a_zero_point", $"{weight}_zero_point"], [$"{prefix}_int32"]),
-            Node("Cast", [$"{prefix}_int32"], [$"{prefix}_unscaled"], new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)DataType.Float }),
-            Node("Mul", [$"{prefix}_a_scale", $"{weight}_scale"], [$"{prefix}_scale"]),
-            Node("Mul", [$"{prefix}_unscaled", $"{prefix}_scale"], [output]),
+            OnnxNodes.Create("DynamicQuantizeLinear", [activation], [$"{prefix}_a_q", $"{prefix}_a_scale", $"{prefix}_a_zero_point"]),
+            OnnxNodes.Create("MatMulInteger", [$"{prefix}_a_q", $"{weight}_quantized", $"{prefix}_a_zero_point", $"{weight}_zero_point"], [$"{prefix}_int32"]),
+            OnnxNodes.Cast($"{prefix}_int32", $"{prefix}_unscaled", DataType.Float),
+            OnnxNodes.Create("Mul", [$"{prefix}_a_scale", $"{weight}_scale"], [$"{prefix}_scale"]),
+            OnnxNodes.Create("Mul", [$"{prefix}_unscaled", $"{prefix}_scale"], [output]),
         ];
-    }
-
-    private static NodeProto Node(string op, string[] inputs, string[] outputs, params AttributeProto[] attributes)
-    {
-        var node = new NodeProto { OpType = op, Name = outputs[0] + "_" + op };
-        node.Input.AddRange(inputs);
-        node.Output.AddRange(outputs);
-        node.Attribute.AddRange(attributes);
-        return node;
     }
 }

@@ -97,7 +97,7 @@ public static class Float16Converter
         {
             var half = input.Name + "_fp16";
             Rename(graph.Node, input.Name, half, inputs: true);
-            casts.Add(Cast(input.Name, half, DataType.Float16));
+            casts.Add(OnnxNodes.Cast(input.Name, half, DataType.Float16));
         }
 
         for (var i = casts.Count - 1; i >= 0; i--)
@@ -109,7 +109,7 @@ public static class Float16Converter
             var half = output.Name + "_fp16";
             Rename(graph.Node, output.Name, half, inputs: true);
             Rename(graph.Node, output.Name, half, inputs: false);
-            graph.Node.Add(Cast(half, output.Name, DataType.Float));
+            graph.Node.Add(OnnxNodes.Cast(half, output.Name, DataType.Float));
         }
     }
 
@@ -123,15 +123,6 @@ public static class Float16Converter
                 if (names[i] == from) names[i] = to;
             }
         }
-    }
-
-    private static NodeProto Cast(string input, string output, DataType to)
-    {
-        var node = new NodeProto { OpType = "Cast", Name = output + "_cast" };
-        node.Input.Add(input);
-        node.Output.Add(output);
-        node.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)to });
-        return node;
     }
 
     private static bool IsFloat(ValueInfoProto info) => info.Type?.TensorType is { ElemType: (int)DataType.Float };
