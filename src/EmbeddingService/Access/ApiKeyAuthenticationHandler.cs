@@ -52,14 +52,21 @@ public sealed class ApiKeyAuthenticationHandler(
         }
 
         // Each one is checked, so two headers never mean "the better of the two".
+        string? id = null;
         var valid = true;
-        foreach (var key in presented) valid &= key.Length > 0 && keys.IsValid(key);
+        foreach (var key in presented)
+        {
+            var matched = key.Length > 0 ? keys.Match(key) : null;
+            valid &= matched is not null;
+            id ??= matched;
+        }
+
         if (!valid)
         {
             return Fail("The API key is not valid.");
         }
 
-        var identity = new ClaimsIdentity([new Claim(KeyIdClaim, ApiKeys.IdOf(presented[0]))], SchemeName);
+        var identity = new ClaimsIdentity([new Claim(KeyIdClaim, id!)], SchemeName);
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
     }
 

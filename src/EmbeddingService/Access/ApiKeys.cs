@@ -36,10 +36,11 @@ public sealed class ApiKeys
     /// <summary>How many keys are accepted now.</summary>
     public int Count => _fromEnvironment.Length + _fromFile.Length;
 
-    /// <summary>A short, stable, non-secret name for a key (its digest's first 12 hex digits), for rate limits and logs.</summary>
-    public static string IdOf(string key) => Convert.ToHexStringLower(Digest(key).AsSpan(0, 6));
-
-    public bool IsValid(string presented)
+    /// <summary>
+    /// The key's id when it is an accepted key, else null: a short, stable, non-secret name (its digest's first 12
+    /// hex digits) for rate limits and logs.
+    /// </summary>
+    public string? Match(string presented)
     {
         ArgumentNullException.ThrowIfNull(presented);
         ReloadFileIfDue();
@@ -48,7 +49,7 @@ public sealed class ApiKeys
         // Every digest is compared, whether or not one already matched.
         foreach (var key in _fromEnvironment) match |= CryptographicOperations.FixedTimeEquals(digest, key);
         foreach (var key in _fromFile) match |= CryptographicOperations.FixedTimeEquals(digest, key);
-        return match;
+        return match ? Convert.ToHexStringLower(digest.AsSpan(0, 6)) : null;
     }
 
     private static byte[] Digest(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
