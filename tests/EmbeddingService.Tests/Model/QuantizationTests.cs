@@ -142,19 +142,13 @@ public sealed class GemmQuantizationTests
         var h2 = g.Node("Gemm", [h, w2]);
         var w3 = g.Weight("w3", weights.Uniform("w3", 48 * 16, 0.1f), 48, 16);
         g.NodeNamed("MatMul", "y", [h2, w3]);
-        g.Output("y", Onnx.Proto.TensorProto.Types.DataType.Float, "batch", 16);
-        var model = new Onnx.Proto.ModelProto { IrVersion = 8, Graph = g.Graph };
-        model.OpsetImport.Add(new Onnx.Proto.OperatorSetIdProto { Domain = string.Empty, Version = 17 });
-        var original = Google.Protobuf.MessageExtensions.ToByteArray(model);
+        var (model, original) = Finish(g);
 
         var report = Onnx.DynamicInt8Quantizer.Quantize(model, op);
         Assert.Equal(2, report.Changed);
         Assert.DoesNotContain(model.Graph.Node, n => n.OpType == "Gemm");
 
-        var input = new float[4 * 64];
-        for (var i = 0; i < input.Length; i++) input[i] = MathF.Sin(i * 0.37f);
-        var expected = Run(original, input);
-        var actual = Run(Google.Protobuf.MessageExtensions.ToByteArray(model), input);
+        var (expected, actual) = RunBoth(original, model);
         for (var row = 0; row < 4; row++)
         {
             Assert.InRange(1 - Models.Cosine(expected.AsSpan(row * 16, 16), actual.AsSpan(row * 16, 16)), -1e-6, 1e-3);
@@ -172,20 +166,31 @@ public sealed class GemmQuantizationTests
         var b = g.Node("MatMul", [a, shared]);
         var projection = g.Weight("projection", weights.Uniform("projection", 64 * 16, 0.1f), 64, 16);
         g.NodeNamed("MatMul", "y", [b, projection]);
-        g.Output("y", Onnx.Proto.TensorProto.Types.DataType.Float, "batch", 16);
-        var model = new Onnx.Proto.ModelProto { IrVersion = 8, Graph = g.Graph };
-        model.OpsetImport.Add(new Onnx.Proto.OperatorSetIdProto { Domain = string.Empty, Version = 17 });
-        var original = Google.Protobuf.MessageExtensions.ToByteArray(model);
+        var (model, original) = Finish(g);
 
         var report = Onnx.DynamicInt8Quantizer.Quantize(model);
         Assert.Equal(2, report.Changed);
         Assert.Single(model.Graph.Initializer, t => t.Name == "shared_quantized");
         Assert.DoesNotContain(model.Graph.Initializer, t => t.Name == "shared");
-        var input = new float[4 * 64];
-        for (var i = 0; i < input.Length; i++) input[i] = MathF.Cos(i * 0.21f);
-        var expected = Run(original, input);
-        var actual = Run(Google.Protobuf.MessageExtensions.ToByteArray(model), input);
+        var (expected, actual) = RunBoth(original, model);
         Assert.InRange(1 - Models.Cosine(expected.AsSpan(0, 16), actual.AsSpan(0, 16)), -1e-6, 1e-3);
+    }
+
+    /// <summary>The graph with its output y [batch, 16], as a model and as the bytes it had before any rewrite.</summary>
+    private static (Onnx.Proto.ModelProto Model, byte[] Original) Finish(SyntheticModel.OnnxGraphBuilder g)
+    {
+        g.Output("y", Onnx.Proto.TensorProto.Types.DataType.Float, "batch", 16);
+        var model = new Onnx.Proto.ModelProto { IrVersion = 8, Graph = g.Graph };
+        model.OpsetImport.Add(new Onnx.Proto.OperatorSetIdProto { Domain = string.Empty, Version = 17 });
+        return (model, Google.Protobuf.MessageExtensions.ToByteArray(model));
+    }
+
+    /// <summary>y for four rows of x [4, 64] from the original and the rewritten model.</summary>
+    private static (float[] Expected, float[] Actual) RunBoth(byte[] original, Onnx.Proto.ModelProto rewritten)
+    {
+        var input = new float[4 * 64];
+        for (var i = 0; i < input.Length; i++) input[i] = MathF.Sin(i * 0.37f);
+        return (Run(original, input), Run(Google.Protobuf.MessageExtensions.ToByteArray(rewritten), input));
     }
 
     private static float[] Run(byte[] model, float[] input)
