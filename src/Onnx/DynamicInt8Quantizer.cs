@@ -6,7 +6,8 @@ namespace Onnx;
 
 /// <summary>
 /// Dynamic int8 quantization: every <c>MatMul</c> (or <c>Gemm</c>) whose weight is a constant float32 [K, N] gets int8 weights with one
-/// scale per output column (symmetric, zero point 0), and ONNX Runtime quantizes the activations at run time.
+/// scale per output column (symmetric, zero point 0; <see cref="Int8WeightScheme"/> says how they are chosen so that no
+/// CPU's kernel saturates), and ONNX Runtime quantizes the activations at run time.
 /// Large embedding tables read by <c>Gather</c> (the text tower's 49,408 x 512 token table, 101 MB) become int16 with
 /// a scale per row, looked up beside the rows: half the memory, for no measurable change (int8 rows cost the torch
 /// export's 64-wide text tower 1.3e-3 of 1 - cos). Convolutions (the
@@ -19,7 +20,8 @@ public static class DynamicInt8Quantizer
     public const string ContribDomain = "com.microsoft";
 
     /// <exception cref="InvalidDataException">The graph is already quantized or has no MatMul with a constant float32 weight.</exception>
-    public static RewriteReport Quantize(ModelProto model, Int8Operator op = Int8Operator.DynamicQuantizeMatMul, bool keepProjectionFloat = true)
+    public static RewriteReport Quantize(ModelProto model, Int8Operator op = Int8Operator.DynamicQuantizeMatMul, bool keepProjectionFloat = true,
+        Int8WeightScheme scheme = Int8WeightScheme.Full)
     {
         ArgumentNullException.ThrowIfNull(model);
         var graph = model.Graph;
@@ -53,10 +55,12 @@ public static class DynamicInt8Quantizer
             var name = weight.Name;
             if (rewrittenWeights.Add(name))
             {
-                var (quantized, scales) = QuantizePerColumn(weight);
-                graph.Initializer.Add(OnnxTensors.Create($"{name}_quantized", DataType.Int8, MemoryMarshal.AsBytes(quantized.AsSpan()), weight.Dims[0], weight.Dims[1]));
+                var (quantized, scales) = Int8Weights.QuantizePerColumn(OnnxTensors.Floats(weight), (int)weight.Dims[0], (int)weight.Dims[1], scheme);
+                var (type, zeroPoint) = scheme == Int8WeightScheme.ZeroPoint128 ? (DataType.Uint8, Int8Weights.UnsignedZeroPoint) : (DataType.Int8, (byte)0);
+                if (type == DataType.Uint8) Int8Weights.ToUnsigned(quantized);
+                graph.Initializer.Add(OnnxTensors.Create($"{name}_quantized", type, quantized, weight.Dims[0], weight.Dims[1]));
                 graph.Initializer.Add(OnnxTensors.Create($"{name}_scale", DataType.Float, MemoryMarshal.AsBytes(scales.AsSpan()), scales.Length));
-                graph.Initializer.Add(OnnxTensors.Create($"{name}_zero_point", DataType.Int8, new byte[scales.Length], scales.Length));
+                graph.Initializer.Add(OnnxTensors.Create($"{name}_zero_point", type, Enumerable.Repeat(zeroPoint, scales.Length).ToArray(), scales.Length));
                 floatBytes += quantized.Length * sizeof(float);
                 int8Bytes += quantized.Length + (scales.Length * (sizeof(float) + 1));
             }
@@ -208,30 +212,6 @@ public static class DynamicInt8Quantizer
             OnnxNodes.Cast($"{prefix}_int16", $"{prefix}_unscaled", DataType.Float),
             OnnxNodes.Create("Mul", [$"{prefix}_unscaled", $"{prefix}_scale"], [output]),
         ];
-    }
-
-    private static (sbyte[] Values, float[] Scales) QuantizePerColumn(TensorProto weight)
-    {
-        var (rows, columns) = ((int)weight.Dims[0], (int)weight.Dims[1]);
-        var values = OnnxTensors.Floats(weight);
-        var scales = new float[columns];
-        for (var k = 0; k < rows; k++)
-        {
-            var row = values.AsSpan(k * columns, columns);
-            for (var n = 0; n < columns; n++) scales[n] = Math.Max(scales[n], Math.Abs(row[n]));
-        }
-
-        for (var n = 0; n < columns; n++) scales[n] = scales[n] > 0 ? scales[n] / 127 : 1;
-        var quantized = new sbyte[values.Length];
-        for (var k = 0; k < rows; k++)
-        {
-            for (var n = 0; n < columns; n++)
-            {
-                quantized[(k * columns) + n] = (sbyte)Math.Clamp(MathF.Round(values[(k * columns) + n] / scales[n]), -127, 127);
-            }
-        }
-
-        return (quantized, scales);
     }
 
     private static NodeProto[] MatMulIntegerNodes(NodeProto matMul, string weight)

@@ -15,9 +15,10 @@ public static class VariantRewriter
 
     /// <summary>Rewrites <paramref name="model"/> in place.</summary>
     /// <exception cref="InvalidDataException">The graph cannot be rewritten into the variant.</exception>
-    public static RewriteReport Rewrite(ModelProto model, string variant, Int8Operator int8Operator = Int8Operator.DynamicQuantizeMatMul) => variant switch
+    public static RewriteReport Rewrite(ModelProto model, string variant, Int8Operator int8Operator = Int8Operator.DynamicQuantizeMatMul,
+        Int8WeightScheme scheme = Int8WeightScheme.Full) => variant switch
     {
-        Quantized => DynamicInt8Quantizer.Quantize(model, int8Operator),
+        Quantized => DynamicInt8Quantizer.Quantize(model, int8Operator, scheme: scheme),
         Float16 => Float16Converter.Convert(model),
         _ => throw new ArgumentOutOfRangeException(nameof(variant), variant, $"Variants are {string.Join(", ", Variants)}."),
     };

@@ -44,7 +44,23 @@ public sealed record ServiceInfoResponse(
     [property: JsonPropertyName("embedding_dimension")] int EmbeddingDimension,
     [property: JsonPropertyName("device")] string Device,
     [property: JsonPropertyName("endpoints")] IReadOnlyDictionary<string, string> Endpoints,
-    [property: JsonPropertyName("ui")] string Ui);
+    [property: JsonPropertyName("ui")] string Ui,
+    [property: JsonPropertyName("cpu")] CpuInfo Cpu);
+
+/// <summary>The CPU a figure or a vector came from: its name, the instruction sets that matter, and its int8 kernel.</summary>
+public sealed record CpuInfo(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("architecture")] string Architecture,
+    [property: JsonPropertyName("instruction_sets")] IReadOnlyList<string> InstructionSets,
+    [property: JsonPropertyName("int8_kernel")] string Int8Kernel,
+    [property: JsonPropertyName("int8_pairs_saturate")] bool Int8PairsSaturate)
+{
+    public static CpuInfo From(Cpu.CpuFeatures cpu)
+    {
+        ArgumentNullException.ThrowIfNull(cpu);
+        return new(cpu.Name, cpu.Architecture, cpu.InstructionSets, Cpu.Int8KernelExtensions.Label(cpu.Int8Kernel), Cpu.Int8KernelExtensions.SaturatesOnPairs(cpu.Int8Kernel));
+    }
+}
 
 [JsonSerializable(typeof(EmbeddingResponse))]
 [JsonSerializable(typeof(EmbeddingsResponse))]

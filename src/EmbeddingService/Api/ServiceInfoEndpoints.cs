@@ -48,7 +48,8 @@ public static class ServiceInfoEndpoints
                 512,
                 model?.Device ?? "cpu",
                 Endpoints,
-                "/ui/"));
+                "/ui/",
+                CpuInfo.From(Cpu.CpuFeatures.Current)));
         }).WithName("ServiceInfo").WithSummary("Service information");
         return app;
     }

@@ -32,7 +32,8 @@ public sealed partial class ModelStartupService(
             }
 
             state.SetReady(new ServingModel(model, batching.Value, loggers, metrics));
-            LogReady(logger, model.Files.Root, model.Files.Variant, model.Device);
+            var cpu = Cpu.CpuFeatures.Current.Describe();
+            LogReady(logger, model.Files.Root, model.Files.Variant, model.Device, cpu);
         }
         catch (Exception e) when (e is ModelDirectoryException or ModelDownloadException)
         {
@@ -57,8 +58,8 @@ public sealed partial class ModelStartupService(
     [LoggerMessage(Level = LogLevel.Warning, Message = "The model in {Directory} is SYNTHETIC: {Note}. Its embeddings are not CLIP's.")]
     private static partial void LogSynthetic(ILogger logger, string directory, string note);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Model loaded from {Directory} ({Variant}) on {Device}")]
-    private static partial void LogReady(ILogger logger, string directory, ModelVariant variant, string device);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model loaded from {Directory} ({Variant}) on {Device}; CPU: {Cpu}")]
+    private static partial void LogReady(ILogger logger, string directory, ModelVariant variant, string device, string cpu);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The model could not be loaded: {Reason}")]
     private static partial void LogFailed(ILogger logger, string reason);

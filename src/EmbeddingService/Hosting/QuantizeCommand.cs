@@ -1,81 +1,162 @@
 using EmbeddingService.Model;
 using Google.Protobuf;
 using Microsoft.Extensions.Configuration;
-using Microsoft.ML.OnnxRuntime;
+using Microsoft.Extensions.Logging;
 using Onnx;
 using Onnx.Proto;
 
 namespace EmbeddingService.Hosting;
 
 /// <summary>
-/// <c>quantize [--dir DIR] [--variant quantized|fp16] [--operator contrib|standard]</c>: writes
-/// <c>onnx/*_quantized.onnx</c> (dynamic int8, see <see cref="DynamicInt8Quantizer"/>) or <c>onnx/*_fp16.onnx</c>
-/// (see <see cref="Float16Converter"/>) beside a model's fp32 towers, so <c>MODEL_VARIANT</c> can serve them.
+/// <c>quantize [--dir DIR] [--variant quantized|fp16] [--operator contrib|standard] [--scheme ...] [--max-error X]
+/// [--probe-images DIR] [--force]</c>: writes <c>onnx/*_quantized.onnx</c> (dynamic int8, see <see cref="DynamicInt8Quantizer"/>)
+/// or <c>onnx/*_fp16.onnx</c> (see <see cref="Float16Converter"/>) beside a model's fp32 towers, so <c>MODEL_VARIANT</c> can
+/// serve them. Before anything is moved into place, the variant is checked on this CPU against fp32 (<see cref="VariantCheck"/>).
 /// </summary>
 public static class QuantizeCommand
 {
     public const string Name = "quantize";
-    private const string Usage = "usage: EmbeddingService quantize [--dir MODEL_DIR] [--variant quantized|fp16] [--operator contrib|standard]";
+    public const double DefaultMaxError = 1e-3;
+    private const string Usage = "usage: EmbeddingService quantize [--dir MODEL_DIR] [--variant quantized|fp16] [--operator contrib|standard] " +
+        "[--scheme full|pair-bounded|reduced|u8] [--max-error 1e-3] [--probe-images DIR] [--force]";
+
+    private static readonly Dictionary<string, Int8WeightScheme> Schemes = new(StringComparer.Ordinal)
+    {
+        ["pair-bounded"] = Int8WeightScheme.PairBounded,
+        ["full"] = Int8WeightScheme.Full,
+        ["reduced"] = Int8WeightScheme.Reduced,
+        ["u8"] = Int8WeightScheme.ZeroPoint128,
+    };
+
+    private sealed record Settings(string Directory, ModelVariant Variant, Int8Operator Operator, Int8WeightScheme Scheme, double MaxError, string? ProbeImages, bool Force);
 
     public static int Run(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
+        if (Parse(args) is not { } settings)
+        {
+            Console.Error.WriteLine(Usage);
+            return 2;
+        }
+
+        var files = new ModelFiles(settings.Directory, ModelVariant.Fp32);
+        var target = new ModelFiles(settings.Directory, settings.Variant);
+        var variantName = settings.Variant == ModelVariant.Fp16 ? VariantRewriter.Float16 : VariantRewriter.Quantized;
+        var staging = Path.Combine(settings.Directory, $".quantize-{variantName}-{Environment.ProcessId}");
+        var staged = new ModelFiles(staging, settings.Variant);
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(staging, "onnx"));
+            foreach (var file in Directory.EnumerateFiles(settings.Directory))
+            {
+                File.Copy(file, Path.Combine(staging, Path.GetFileName(file)));
+            }
+
+            foreach (var (source, destination) in new[] { (files.VisionModel, staged.VisionModel), (files.TextModel, staged.TextModel) })
+            {
+                if (!File.Exists(source))
+                {
+                    Console.Error.WriteLine($"{source} does not exist: quantize reads a model directory's fp32 towers.");
+                    return 1;
+                }
+
+                if (Rewrite(source, destination, variantName, settings) is { } error)
+                {
+                    Console.Error.WriteLine($"{source}: {error}");
+                    return 1;
+                }
+            }
+
+            if (Check(settings, files, staged) is { } refusal)
+            {
+                Console.Error.WriteLine(refusal);
+                return 1;
+            }
+
+            File.Move(staged.VisionModel, target.VisionModel, overwrite: true);
+            File.Move(staged.TextModel, target.TextModel, overwrite: true);
+            Console.WriteLine($"{target.VisionModel}, {target.TextModel}: written");
+            return 0;
+        }
+        finally
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        }
+    }
+
+    private static Settings? Parse(string[] args)
+    {
         var configuration = new ConfigurationBuilder().AddEnvironmentVariables().Build();
         var options = new ModelOptions();
         configuration.Bind(options);
-        var directory = options.ModelDir;
-        var variant = ModelVariant.Quantized;
-        var int8Operator = Int8Operator.DynamicQuantizeMatMul;
+        var settings = new Settings(options.ModelDir, ModelVariant.Quantized, Int8Operator.DynamicQuantizeMatMul, Int8WeightScheme.Full, DefaultMaxError, null, false);
         for (var i = 0; i < args.Length; i++)
         {
-            switch (args[i], i + 1 < args.Length ? args[i + 1] : null)
+            if (args[i] == "--force")
             {
-                case ("--dir", { } value):
-                    directory = value;
-                    break;
-                case ("--variant", VariantRewriter.Quantized):
-                    variant = ModelVariant.Quantized;
-                    break;
-                case ("--variant", VariantRewriter.Float16):
-                    variant = ModelVariant.Fp16;
-                    break;
-                case ("--operator", "contrib"):
-                    int8Operator = Int8Operator.DynamicQuantizeMatMul;
-                    break;
-                case ("--operator", "standard"):
-                    int8Operator = Int8Operator.MatMulInteger;
-                    break;
-                default:
-                    Console.Error.WriteLine(Usage);
-                    return 2;
+                settings = settings with { Force = true };
+                continue;
             }
 
-            i++;
-        }
-
-        var files = new ModelFiles(directory, ModelVariant.Fp32);
-        var target = new ModelFiles(directory, variant);
-        var variantName = variant == ModelVariant.Fp16 ? VariantRewriter.Float16 : VariantRewriter.Quantized;
-        foreach (var (source, destination) in new[] { (files.VisionModel, target.VisionModel), (files.TextModel, target.TextModel) })
-        {
-            if (!File.Exists(source))
+            settings = (args[i], i + 1 < args.Length ? args[++i] : null) switch
             {
-                Console.Error.WriteLine($"{source} does not exist: quantize reads a model directory's fp32 towers.");
-                return 1;
-            }
-
-            if (Rewrite(source, destination, variantName, int8Operator) is { } error)
+                ("--dir", { } value) => settings with { Directory = value },
+                ("--variant", VariantRewriter.Quantized) => settings with { Variant = ModelVariant.Quantized },
+                ("--variant", VariantRewriter.Float16) => settings with { Variant = ModelVariant.Fp16 },
+                ("--operator", "contrib") => settings with { Operator = Int8Operator.DynamicQuantizeMatMul },
+                ("--operator", "standard") => settings with { Operator = Int8Operator.MatMulInteger },
+                ("--scheme", { } name) when Schemes.TryGetValue(name, out var scheme) => settings with { Scheme = scheme },
+                ("--max-error", { } value) when double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var bound)
+                    && bound is > 0 and < 2 => settings with { MaxError = bound },
+                ("--probe-images", { } folder) when Directory.Exists(folder) => settings with { ProbeImages = folder },
+                _ => null,
+            };
+            if (settings is null)
             {
-                Console.Error.WriteLine($"{source}: {error}");
-                return 1;
+                return null;
             }
         }
 
-        return 0;
+        return settings;
     }
 
+    /// <returns>Null when the variant is within the bound (or --force), else why it is refused.</returns>
+    private static string? Check(Settings settings, ModelFiles fp32Files, ModelFiles variantFiles)
+    {
+        using var logging = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+        var loader = new ModelLoader(new Inference.OrtSessionFactory(new Inference.InferenceOptions(), logging.CreateLogger(Name)));
+        IReadOnlyList<TowerDistance> distances;
+        try
+        {
+            using var fp32 = loader.Load(fp32Files);
+            using var variant = loader.Load(variantFiles);
+            distances = VariantCheck.Measure(fp32, variant, settings.ProbeImages);
+        }
+        catch (ModelDirectoryException e)
+        {
+            return $"the variant this version wrote does not load, so nothing was written: {e.Message}";
+        }
+
+        Console.WriteLine($"checked on this CPU: {Cpu.CpuFeatures.Current.Describe()}");
+        Console.WriteLine($"probe set: {(settings.ProbeImages is { } folder ? $"the images in {folder}" : "12 generated images")} and 16 texts");
+        foreach (var distance in distances) Console.WriteLine($"  {distance}");
+        var worst = distances.Count == 0 ? 0 : distances.Max(d => d.Max);
+        if (worst <= settings.MaxError)
+        {
+            return null;
+        }
+
+        var beyond = FormattableString.Invariant($"max 1 - cos {worst:E2} is beyond the bound {settings.MaxError:E1} (--max-error)");
+        if (settings.Force)
+        {
+            Console.Error.WriteLine($"WARNING: {beyond}; --force moves the variant into place anyway: its vectors are further from fp32's than the bound.");
+            return null;
+        }
+
+        return $"{beyond}: nothing was moved into place. Trained weights may need another bound (--max-error), another scheme (--scheme), or --force.";
+    }
     /// <returns>Null when the variant was written, else why not.</returns>
-    private static string? Rewrite(string source, string destination, string variant, Int8Operator int8Operator)
+    private static string? Rewrite(string source, string destination, string variant, Settings settings)
     {
         ModelProto model;
         try
@@ -91,32 +172,18 @@ public static class QuantizeCommand
         RewriteReport report;
         try
         {
-            report = VariantRewriter.Rewrite(model, variant, int8Operator);
+            report = VariantRewriter.Rewrite(model, variant, settings.Operator, settings.Scheme);
         }
         catch (InvalidDataException e)
         {
             return e.Message;
         }
 
-        // Written beside, loaded once to prove ONNX Runtime accepts it, then moved into place: a reader never sees
-        // half a model, and a graph the rewrite got wrong never replaces a working file.
-        var temporary = destination + ".tmp";
-        using (var stream = File.Create(temporary))
+        using (var stream = File.Create(destination))
         {
             model.WriteTo(stream);
         }
 
-        try
-        {
-            using var session = new InferenceSession(temporary);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            File.Delete(temporary);
-            return $"the {variant} graph this version wrote does not load in ONNX Runtime, so nothing was written: {e.Message}";
-        }
-
-        File.Move(temporary, destination, overwrite: true);
         Console.WriteLine($"{destination}: {VariantRewriter.Describe(variant, report)}");
         return null;
     }

@@ -1,13 +1,22 @@
+using EmbeddingService.Cpu;
 using EmbeddingService.Model;
+using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 using SessionOptions = Microsoft.ML.OnnxRuntime.SessionOptions;
 
 namespace EmbeddingService.Inference;
 
-/// <summary>Creates ONNX Runtime sessions on the CPU, or on CUDA when it is asked for and this build offers it.</summary>
-public sealed partial class OrtSessionFactory(InferenceOptions options, ILogger logger)
+/// <summary>
+/// Creates ONNX Runtime sessions on the CPU, or on CUDA when it is asked for and this build offers it. A quantized
+/// graph is read first: on a CPU whose u8 x s8 kernel adds product pairs in int16 (<paramref name="cpu"/>), weights
+/// that can saturate it are served as the same values in u8 (<see cref="Onnx.Int8Saturation"/>), so no file, ours or
+/// another quantizer's, gives wrong vectors on such a CPU.
+/// </summary>
+public sealed partial class OrtSessionFactory(InferenceOptions options, ILogger logger, CpuFeatures? cpu = null)
 {
+    private readonly CpuFeatures _cpu = cpu ?? CpuFeatures.Current;
+
     public const string CudaProvider = "CUDAExecutionProvider";
 
     /// <summary>How runs of a variant's tower use the cores.</summary>
@@ -32,7 +41,43 @@ public sealed partial class OrtSessionFactory(InferenceOptions options, ILogger 
             device = TryAttachCuda(sessionOptions) ? "cuda" : "cpu";
         }
 
-        return (new InferenceSession(modelPath, sessionOptions), device);
+        return (variant == ModelVariant.Quantized && device == "cpu" && ExactInt8Graph(modelPath) is { } exact
+            ? new InferenceSession(exact, sessionOptions)
+            : new InferenceSession(modelPath, sessionOptions), device);
+    }
+
+    /// <summary>The graph rewritten so it cannot saturate this CPU's int8 kernel, or null when the file is right as it is.</summary>
+    private byte[]? ExactInt8Graph(string modelPath)
+    {
+        Onnx.Proto.ModelProto model;
+        try
+        {
+            using var stream = File.OpenRead(modelPath);
+            model = Onnx.Proto.ModelProto.Parser.ParseFrom(stream);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return null; // ONNX Runtime says what is wrong with it.
+        }
+
+        var report = Onnx.Int8Saturation.Inspect(model);
+        var kernel = _cpu.Int8Kernel;
+        var (file, found, label) = (Path.GetFileName(modelPath), report.Describe(), kernel.Label());
+        if (!report.CanSaturate)
+        {
+            LogInt8Safe(logger, file, found, label);
+            return null;
+        }
+
+        if (!kernel.SaturatesOnPairs())
+        {
+            LogInt8ExactHere(logger, file, found, label);
+            return null;
+        }
+
+        var rewritten = Onnx.Int8Saturation.MakeExact(model);
+        LogInt8Repaired(logger, file, found, label, rewritten);
+        return model.ToByteArray();
     }
 
     private bool TryAttachCuda(SessionOptions sessionOptions)
@@ -55,6 +100,15 @@ public sealed partial class OrtSessionFactory(InferenceOptions options, ILogger 
             return false;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{File}: {Report}; no pair can saturate an int8 kernel (this CPU's: {Kernel})")]
+    private static partial void LogInt8Safe(ILogger logger, string file, string report, string kernel);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{File}: {Report}; exact on this CPU's int8 kernel ({Kernel}), but it would saturate on AVX2 CPUs without VNNI, where it is served through u8 kernels (slower): 'quantize' writes a file fast and exact on both")]
+    private static partial void LogInt8ExactHere(ILogger logger, string file, string report, string kernel);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{File}: {Report}; this CPU's int8 kernel ({Kernel}) adds product pairs in int16 and would saturate on them, giving wrong vectors, so those {Weights} weights are served as the same values in u8 (exact, slower). 'EmbeddingService quantize --dir MODEL_DIR' writes a file that is exact at full speed on every CPU")]
+    private static partial void LogInt8Repaired(ILogger logger, string file, string report, string kernel, int weights);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "CUDA_VISIBLE_DEVICES={Devices} asks for a GPU, but {Reason}; running on the CPU")]
     private static partial void LogCudaUnavailable(ILogger logger, string? devices, string reason);

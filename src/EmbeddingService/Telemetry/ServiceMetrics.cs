@@ -32,6 +32,16 @@ public sealed class ServiceMetrics
         meter.CreateObservableGauge("embedding.queue.depth", () => QueueDepths(model), "{request}", "Requests admitted and not yet running, per tower");
         meter.CreateObservableGauge("embedding.model.loaded", () => model.Status == ModelStatus.Ready ? 1 : 0, "{model}",
             "1 once the model is loaded and serving, 0 while it loads or if it failed");
+        // A constant 1 whose labels say which CPU the other figures came from (the "info" metric pattern).
+        var cpu = Cpu.CpuFeatures.Current;
+        var cpuTags = new KeyValuePair<string, object?>[]
+        {
+            new("name", cpu.Name),
+            new("instruction_sets", string.Join(",", cpu.InstructionSets)),
+            new("int8_kernel", Cpu.Int8KernelExtensions.Label(cpu.Int8Kernel)),
+        };
+        meter.CreateObservableGauge("embedding.cpu.info", () => new Measurement<int>(1, cpuTags), "{cpu}",
+            "1, labelled with the CPU's name, the instruction sets that matter and the int8 kernel ONNX Runtime uses on it");
     }
 
     public void InferenceRun(string tower, int items, TimeSpan duration)
