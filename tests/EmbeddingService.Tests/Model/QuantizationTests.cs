@@ -22,8 +22,8 @@ public sealed class QuantizationTests(TinyModelFixture tiny, ITestOutputHelper o
     [Fact]
     public void The_standard_onnx_form_of_int8_gives_the_contrib_operators_vectors()
     {
-        using var contrib = CopyOf(tiny.Directory);
-        using var standard = CopyOf(tiny.Directory);
+        using var contrib = TempDirectory.CopyOf(tiny.Directory);
+        using var standard = TempDirectory.CopyOf(tiny.Directory);
         Assert.Equal(0, QuantizeCommand.Run(["--dir", contrib.Path]));
         Assert.Equal(0, QuantizeCommand.Run(["--dir", standard.Path, "--operator", "standard"]));
         using var a = Models.Load(contrib.Path, ModelVariant.Quantized);
@@ -32,9 +32,50 @@ public sealed class QuantizationTests(TinyModelFixture tiny, ITestOutputHelper o
     }
 
     [Fact]
+    public void Quantize_checks_what_it_wrote_on_this_cpu_and_refuses_it_beyond_the_bound_unless_forced()
+    {
+        using var copy = TempDirectory.CopyOf(tiny.Directory);
+        var written = Path.Combine(copy.Path, "onnx", "vision_model_quantized.onnx");
+        var (code, output, error) = Console(["--dir", copy.Path, "--max-error", "1e-9"]);
+        Assert.Equal(1, code);
+        Assert.Contains("checked on this CPU:", output, StringComparison.Ordinal);
+        Assert.Matches(@"vision: max 1 - cos [0-9.]+E-0\d+, mean [0-9.]+E-0\d+ over 12 images", output);
+        Assert.Matches(@"text: max 1 - cos [0-9.]+E-0\d+, mean [0-9.]+E-0\d+ over 16 texts", output);
+        Assert.Contains("nothing was moved into place", error, StringComparison.Ordinal);
+        Assert.False(File.Exists(written));
+        Assert.Equal([Path.Combine(copy.Path, "onnx")], Directory.GetDirectories(copy.Path));
+
+        (code, _, error) = Console(["--dir", copy.Path, "--max-error", "1e-9", "--force"]);
+        Assert.Equal(0, code);
+        Assert.Contains("WARNING", error, StringComparison.Ordinal);
+        Assert.True(File.Exists(written));
+
+        Assert.Equal(2, Console(["--dir", copy.Path, "--max-error", "lots"]).Code);
+        Assert.Equal(2, Console(["--dir", copy.Path, "--scheme", "int4"]).Code);
+    }
+
+    /// <summary>Runs quantize with its console captured (tests in one collection do not run at once).</summary>
+    private static (int Code, string Output, string Error) Console(string[] args)
+    {
+        var (output, error) = (new StringWriter(), new StringWriter());
+        var (oldOut, oldError) = (System.Console.Out, System.Console.Error);
+        System.Console.SetOut(output);
+        System.Console.SetError(error);
+        try
+        {
+            return (QuantizeCommand.Run(args), output.ToString(), error.ToString());
+        }
+        finally
+        {
+            System.Console.SetOut(oldOut);
+            System.Console.SetError(oldError);
+        }
+    }
+
+    [Fact]
     public void A_graph_it_cannot_rewrite_is_refused_and_nothing_is_written()
     {
-        using var copy = CopyOf(tiny.Directory);
+        using var copy = TempDirectory.CopyOf(tiny.Directory);
         var vision = Path.Combine(copy.Path, "onnx", "vision_model.onnx");
         Assert.Equal(0, QuantizeCommand.Run(["--dir", copy.Path]));
         File.Copy(Path.Combine(copy.Path, "onnx", "vision_model_quantized.onnx"), vision, overwrite: true);
@@ -58,23 +99,10 @@ public sealed class QuantizationTests(TinyModelFixture tiny, ITestOutputHelper o
         return 1 - Models.Cosine(x, y);
     }
 
-    private static TempDirectory CopyOf(string source)
-    {
-        var copy = new TempDirectory("quantize");
-        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
-        {
-            var target = Path.Combine(copy.Path, Path.GetRelativePath(source, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-
-        return copy;
-    }
-
     private void AssertClose(string source, string variantName)
     {
         var variant = variantName == "fp16" ? ModelVariant.Fp16 : ModelVariant.Quantized;
-        using var copy = CopyOf(source);
+        using var copy = TempDirectory.CopyOf(source);
         Assert.Equal(0, QuantizeCommand.Run(["--dir", copy.Path, "--variant", variantName]));
         using var fp32 = Models.Load(copy.Path);
         using var int8 = Models.Load(copy.Path, variant);
