@@ -44,6 +44,37 @@ public sealed class SlowUploadTests(ITestOutputHelper output)
         Assert.Empty(service.Failures);
     }
 
+    /// <summary>
+    /// The upload deadline (UPLOAD_TIMEOUT_S) passing before Kestrel's minimum data rate notices: each stalled client
+    /// gets its 408, and the log has no error for it (the client's slowness is not the service's fault).
+    /// </summary>
+    [Fact]
+    public async Task Uploads_that_miss_the_deadline_get_408_and_write_no_error_to_the_log()
+    {
+        using var model = new TempDirectory("slow-model");
+        SyntheticModel.ModelDirectoryWriter.Write(SyntheticModel.ClipArchitecture.Tiny, 2, model.Path);
+        var port = ServiceProcess.FreePort();
+        await using var service = await ServiceProcess.StartAsync(port, new Dictionary<string, string>
+        {
+            ["MODEL_DIR"] = model.Path,
+            ["MODEL_AUTO_DOWNLOAD"] = "false",
+            ["LOG_LEVEL"] = "info",
+            ["UPLOAD_TIMEOUT_S"] = "2",
+        });
+        string[] answers;
+        await using (var stalled = await StalledUploads.OpenAsync(port, 12))
+        {
+            answers = await stalled.AnswersAsync(TimeSpan.FromSeconds(15));
+        }
+
+        // Kestrel logs a failed drain after the answer is sent: give it the moment it takes.
+        await Task.Delay(500);
+        Assert.All(answers, a => Assert.StartsWith("HTTP/1.1 408", a, StringComparison.Ordinal));
+        Assert.All(answers, a => Assert.Contains("UPLOAD_TIMEOUT_S", a, StringComparison.Ordinal));
+        Assert.True(service.Failures.Count == 0, string.Join('\n', service.Failures));
+        Assert.DoesNotContain("Exception", service.Log, StringComparison.Ordinal);
+    }
+
     /// <summary>Sends <paramref name="count"/> normal requests one after another; every one must succeed.</summary>
     private static async Task<List<double>> TimeRequestsAsync(HttpClient client, byte[] image, int count)
     {
