@@ -65,9 +65,15 @@ public static class GracefulShutdownExtensions
         return services;
     }
 
+    /// <summary>Of a body that arrives while draining, what is read and thrown away before the 503, and for how long.</summary>
+    private const long DiscardLimitBytes = 64L * 1024 * 1024;
+
+    private static readonly TimeSpan DiscardLimit = TimeSpan.FromSeconds(5);
+
     /// <summary>
-    /// Counts requests in flight; once draining, refuses new ones with 503 and Retry-After. The connection stays open
-    /// so Kestrel reads the rest of the upload and the client gets the 503 rather than a broken pipe.
+    /// Counts requests in flight; once draining, refuses new ones with 503 and Retry-After. A client still sending its
+    /// body when refused would see its connection reset once the server closes, instead of the answer: the body is read
+    /// and thrown away first (bounded in bytes and time), and the answer closes the connection.
     /// </summary>
     public static WebApplication UseDraining(this WebApplication app)
     {
@@ -85,6 +91,8 @@ public static class GracefulShutdownExtensions
 
             if (!draining.TryEnter())
             {
+                await DiscardBodyAsync(context);
+                context.Response.Headers.Connection = "close";
                 Refusals.Note(context, "shutting_down");
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 context.Response.Headers.RetryAfter = "1";
@@ -106,5 +114,35 @@ public static class GracefulShutdownExtensions
             }
         });
         return app;
+    }
+
+    private static async Task DiscardBodyAsync(HttpContext context)
+    {
+        if (context.Request.ContentLength == 0 || (context.Request.ContentLength is null && context.Request.Headers.TransferEncoding.Count == 0))
+        {
+            return;
+        }
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        deadline.CancelAfter(DiscardLimit);
+        var body = new Uploads.RequestBodyStream(context.Request.BodyReader);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            long read = 0;
+            int count;
+            while (read < DiscardLimitBytes && (count = await body.ReadAsync(buffer, deadline.Token)) > 0)
+            {
+                read += count;
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or BadHttpRequestException)
+        {
+            // Too slow, too large or broken: answered all the same, and the connection closes.
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 }

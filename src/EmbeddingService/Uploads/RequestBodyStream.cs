@@ -38,10 +38,12 @@ internal sealed class RequestBodyStream(PipeReader reader) : Stream
             throw new OperationCanceledException("The read was canceled.");
         }
 
-        var available = result.Buffer.Slice(0, Math.Min(buffer.Length, result.Buffer.Length));
+        // The length is taken before AdvanceTo: the pipe reuses the segments, and a sequence's length comes from them.
+        var length = (int)Math.Min(buffer.Length, result.Buffer.Length);
+        var available = result.Buffer.Slice(0, length);
         available.CopyTo(buffer.Span);
         reader.AdvanceTo(available.End);
-        return (int)available.Length;
+        return length;
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>

@@ -57,6 +57,12 @@ public sealed partial class GracefulStopTests(TinyModelFixture tiny, ITestOutput
             {
                 Assert.Equal("503 retry", await SendAsync(fresh, image));
             }
+
+            // Still sending its body when the drain refuses it: the 503 arrives, not a reset.
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.Equal("503 retry", await SendAsync(fresh, image, trickle: true));
+            }
         }
 
         var slowAnswer = await slow.FinishAsync();
@@ -86,11 +92,12 @@ public sealed partial class GracefulStopTests(TinyModelFixture tiny, ITestOutput
         Assert.Equal("503", readiness);
     }
 
-    private static async Task<string> SendAsync(HttpClient http, byte[] image)
+    private static async Task<string> SendAsync(HttpClient http, byte[] image, bool trickle = false)
     {
         try
         {
-            using var response = await http.PostAsync(new Uri("/embed-image", UriKind.Relative), Api.ServiceFactory.Form(image));
+            using var form = Api.ServiceFactory.Form(image);
+            using var response = await http.PostAsync(new Uri("/embed-image", UriKind.Relative), trickle ? new TrickledContent(await form.ReadAsByteArrayAsync(), form.Headers.ContentType!) : form);
             var body = await response.Content.ReadAsStringAsync();
             return response.StatusCode switch
             {
@@ -106,6 +113,34 @@ public sealed partial class GracefulStopTests(TinyModelFixture tiny, ITestOutput
         catch (HttpRequestException e)
         {
             return $"failed: {e.Message} {e.InnerException?.Message}";
+        }
+    }
+
+    /// <summary>A body sent in 32 KiB pieces 20 ms apart, so it is still arriving when the answer comes.</summary>
+    private sealed class TrickledContent : HttpContent
+    {
+        private readonly byte[] _body;
+
+        public TrickledContent(byte[] body, System.Net.Http.Headers.MediaTypeHeaderValue contentType)
+        {
+            _body = body;
+            Headers.ContentType = contentType;
+        }
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            for (var offset = 0; offset < _body.Length; offset += 32 * 1024)
+            {
+                await stream.WriteAsync(_body.AsMemory(offset, Math.Min(32 * 1024, _body.Length - offset)));
+                await stream.FlushAsync();
+                await Task.Delay(20);
+            }
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = _body.Length;
+            return true;
         }
     }
 
