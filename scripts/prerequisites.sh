@@ -30,7 +30,7 @@ install_test_prerequisites() {
   install_dotnet
   # The end-to-end tests run the README's client snippets unchanged: curl, Debian's python3 with requests,
   # and node with axios + form-data pinned by tests/e2e-js/package-lock.json.
-  apt_install curl python3 python3-requests
+  apt_install curl python3 python3-requests binutils
   # The search page's browser tests drive Debian's Chromium (browsers cannot be downloaded by Playwright here).
   apt_install chromium
   # A Node.js that came with its own npm (as on these machines) conflicts with Debian's npm package.

@@ -80,25 +80,59 @@ public sealed partial class OrtSessionFactory(InferenceOptions options, ILogger 
         return model.ToByteArray();
     }
 
-    private bool TryAttachCuda(SessionOptions sessionOptions)
+    /// <summary>
+    /// What the CUDA provider of Microsoft.ML.OnnxRuntime.Gpu.Linux 1.31.0 loads (its DT_NEEDED entries, and cuDNN,
+    /// which it opens at run time), driver first: checked before ONNX Runtime tries, so a machine without them gets one
+    /// line naming the missing library instead of ONNX Runtime's error per session.
+    /// </summary>
+    private static readonly string[] CudaLibraries = ["libcuda.so.1", "libcudart.so.13", "libcublasLt.so.13", "libcublas.so.13", "libcurand.so.10", "libcudnn.so.9"];
+
+    /// <summary>Why CUDA cannot be used in this process (null: it can), found once.</summary>
+    private static readonly Lazy<string?> CudaUnavailableBecause = new(() =>
     {
         if (!OrtEnv.Instance().GetAvailableProviders().Contains(CudaProvider))
         {
-            LogCudaUnavailable(logger, options.CudaVisibleDevices, "this ONNX Runtime build has no CUDA provider (build with Microsoft.ML.OnnxRuntime.Gpu.Linux)");
-            return false;
+            return "this build has no CUDA provider (it is the CPU build: dotnet publish src/EmbeddingService -c Release -p:Gpu=true makes the GPU build)";
         }
 
-        try
+        foreach (var library in CudaLibraries)
         {
-            // CUDA_VISIBLE_DEVICES renumbers the visible GPUs from 0, so the first one it names is device 0.
-            sessionOptions.AppendExecutionProvider_CUDA(0);
-            return true;
+            if (!System.Runtime.InteropServices.NativeLibrary.TryLoad(library, out var handle))
+            {
+                return $"{library} cannot be loaded ({(library == "libcuda.so.1" ? "no NVIDIA driver" : "the CUDA 13 / cuDNN 9 runtime is not installed")})";
+            }
+
+            System.Runtime.InteropServices.NativeLibrary.Free(handle);
         }
-        catch (OnnxRuntimeException e)
+
+        return null;
+    });
+
+    private static int _cudaFailureLogged;
+
+    private bool TryAttachCuda(SessionOptions sessionOptions)
+    {
+        var reason = CudaUnavailableBecause.Value;
+        if (reason is null)
         {
-            LogCudaUnavailable(logger, options.CudaVisibleDevices, e.Message);
-            return false;
+            try
+            {
+                // CUDA_VISIBLE_DEVICES renumbers the visible GPUs from 0, so the first one it names is device 0.
+                sessionOptions.AppendExecutionProvider_CUDA(0);
+                return true;
+            }
+            catch (OnnxRuntimeException e)
+            {
+                reason = e.Message;
+            }
         }
+
+        if (Interlocked.Exchange(ref _cudaFailureLogged, 1) == 0)
+        {
+            LogCudaUnavailable(logger, options.CudaVisibleDevices, reason);
+        }
+
+        return false;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{File}: {Report}; no pair can saturate an int8 kernel (this CPU's: {Kernel})")]

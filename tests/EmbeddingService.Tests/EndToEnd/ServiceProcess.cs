@@ -46,9 +46,9 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<ServiceProcess> StartAsync(int port, IReadOnlyDictionary<string, string> environment)
+    public static async Task<ServiceProcess> StartAsync(int port, IReadOnlyDictionary<string, string> environment, string? assembly = null)
     {
-        var start = new ProcessStartInfo("dotnet", [Processes.ServiceAssembly()])
+        var start = new ProcessStartInfo("dotnet", [assembly ?? Processes.ServiceAssembly()])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

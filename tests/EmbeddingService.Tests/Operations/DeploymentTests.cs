@@ -91,8 +91,10 @@ public sealed partial class DeploymentTests(TinyModelFixture tiny)
         Assert.Contains("CMD curl -fsS http://127.0.0.1:8000/health/ready", dockerfile, StringComparison.Ordinal);
         var publish = PublishLine().Match(dockerfile);
         Assert.True(publish.Success, "the build stage publishes with: RUN dotnet publish <project> -c Release -o /app");
-        var entrypoint = JsonSerializer.Deserialize<string[]>(EntrypointLine().Match(dockerfile).Groups[1].Value)!;
-        var environment = EnvLine().Matches(dockerfile).SelectMany(m => m.Groups[1].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        // The default image is the last stage (the CPU one); the GPU stage is built with --target gpu.
+        var cpuStage = dockerfile[dockerfile.LastIndexOf("\nFROM ", StringComparison.Ordinal)..];
+        var entrypoint = JsonSerializer.Deserialize<string[]>(EntrypointLine().Match(cpuStage).Groups[1].Value)!;
+        var environment = EnvLine().Matches(cpuStage).SelectMany(m => m.Groups[1].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             .Select(pair => pair.Split('=', 2)).ToDictionary(pair => pair[0], pair => pair[1]);
 
         // The build stage's command, into a directory of ours, from the very build the tests run (--no-build, in the
