@@ -14,6 +14,8 @@ namespace EmbeddingService.Bench;
 /// </summary>
 internal static class VariantBench
 {
+    private static readonly string[] OtherSchemes = ["u8", "pair-bounded", "reduced"];
+
     private sealed record Config(string Name, ModelVariant Variant, params (string Key, string Value)[] Settings);
 
     private sealed record Measured(List<double> OneClientP50 = null!, List<double> OneClient = null!, List<double> EightClients = null!, List<double> Texts = null!)
@@ -28,6 +30,9 @@ internal static class VariantBench
             EnsureVariant(modelDirectory, variant, report);
         }
 
+        // The other int8 weight schemes, each in a directory of its own beside the model (its fp32 towers linked).
+        var schemes = OtherSchemes.ToDictionary(s => s, s => SchemeDirectory(modelDirectory, s, report));
+
         Config[] configs =
         [
             new("fp32", ModelVariant.Fp32),
@@ -35,6 +40,9 @@ internal static class VariantBench
             new("quantized (int8)", ModelVariant.Quantized),
             new("quantized, INFERENCE_WORKERS=1 (one 2-thread run at a time)", ModelVariant.Quantized, ("INFERENCE_WORKERS", "1"), ("INTRA_OP_THREADS", "2")),
             new("quantized, MAX_BATCH_SIZE=8", ModelVariant.Quantized, ("MAX_BATCH_SIZE", "8")),
+            new("quantized, scheme u8 (how AVX2 CPUs without VNNI are served a full-range file)", ModelVariant.Quantized, ("MODEL_DIR", schemes["u8"])),
+            new("quantized, scheme pair-bounded", ModelVariant.Quantized, ("MODEL_DIR", schemes["pair-bounded"])),
+            new("quantized, scheme reduced (7-bit)", ModelVariant.Quantized, ("MODEL_DIR", schemes["reduced"])),
             new("fp16", ModelVariant.Fp16),
         ];
         var services = new List<(Config Config, ServiceUnderTest Service, double StartSeconds)>();
@@ -104,6 +112,33 @@ internal static class VariantBench
         }
 
         report.Add($"wrote the {variant} towers", Report.F(clock.Elapsed.TotalSeconds, 1) + " s");
+    }
+
+    /// <summary>A directory whose quantized towers use <paramref name="scheme"/>, written once with the quantize command.</summary>
+    private static string SchemeDirectory(string modelDirectory, string scheme, Report report)
+    {
+        var directory = Path.Combine(modelDirectory, "schemes", scheme);
+        if (File.Exists(Path.Combine(directory, "onnx", "vision_model_quantized.onnx")) && File.Exists(Path.Combine(directory, "onnx", "text_model_quantized.onnx")))
+        {
+            return directory;
+        }
+
+        Directory.CreateDirectory(Path.Combine(directory, "onnx"));
+        foreach (var file in Directory.EnumerateFiles(modelDirectory)) File.Copy(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
+        foreach (var tower in new[] { "vision_model.onnx", "text_model.onnx" })
+        {
+            var link = Path.Combine(directory, "onnx", tower);
+            if (!File.Exists(link)) File.CreateSymbolicLink(link, Path.Combine(modelDirectory, "onnx", tower));
+        }
+
+        var clock = Stopwatch.StartNew();
+        if (Hosting.QuantizeCommand.Run(["--dir", directory, "--scheme", scheme, "--force"]) != 0)
+        {
+            throw new InvalidOperationException($"quantize --scheme {scheme} failed on {directory}");
+        }
+
+        report.Add($"wrote the int8 towers with scheme {scheme}", Report.F(clock.Elapsed.TotalSeconds, 1) + " s");
+        return directory;
     }
 
     private static async Task<Dictionary<Config, (double ImageMax, double ImageMean, double TextMax, double TextMean)>> FidelityAsync(
