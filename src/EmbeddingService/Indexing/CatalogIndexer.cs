@@ -56,22 +56,29 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, s
                 // One stream: embedding never waits for a write (a batch is written while the next is embedded), so
                 // the pipeline's runs stay full batches from the first image to the last.
                 var embedded = Channel.CreateBounded<NewItem>(inFlight * 4);
-                var writer = WriteAsync(embedded.Reader, summary);
+                // A write that fails (the database went away) stops the producers, which would otherwise wait
+                // forever for room in the channel that nothing drains any more.
+                using var writeFailed = new CancellationTokenSource();
+                var writer = WriteAsync(embedded.Reader, summary, writeFailed);
                 try
                 {
-                    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = inFlight }, async (file, _) =>
+                    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = inFlight, CancellationToken = writeFailed.Token }, async (file, _) =>
                     {
                         if (cancellationToken.IsCancellationRequested) return;
                         var item = await IndexOneAsync(file.Path, file.Id, metadata.GetValueOrDefault(file.Id, "{}"), stored, summary, cancellationToken);
-                        if (item is not null) await embedded.Writer.WriteAsync(item, CancellationToken.None);
+                        if (item is not null) await embedded.Writer.WriteAsync(item, writeFailed.Token);
                         task.Increment(1);
                         task.Description = $"indexing [grey]{task.Value:F0}/{files.Count}, {task.Value / Math.Max(0.001, clock.Elapsed.TotalSeconds):F1} files/s[/]";
                     });
                 }
+                catch (OperationCanceledException) when (writeFailed.IsCancellationRequested)
+                {
+                    // The writer's own exception says why, below.
+                }
                 finally
                 {
-                    embedded.Writer.Complete();
-                    // Written even when stopping: what was embedded is kept.
+                    embedded.Writer.TryComplete();
+                    // Written even when stopping: what was embedded is kept. A failed write throws here.
                     await writer;
                 }
             });
@@ -82,7 +89,20 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, s
     }
 
     /// <summary>Writes what comes, a batch at a time (one COPY and upsert each), until the stream ends.</summary>
-    private async Task WriteAsync(ChannelReader<NewItem> embedded, IndexSummary summary)
+    private async Task WriteAsync(ChannelReader<NewItem> embedded, IndexSummary summary, CancellationTokenSource failed)
+    {
+        try
+        {
+            await WriteAllAsync(embedded, summary);
+        }
+        catch
+        {
+            await failed.CancelAsync();
+            throw;
+        }
+    }
+
+    private async Task WriteAllAsync(ChannelReader<NewItem> embedded, IndexSummary summary)
     {
         var batch = new List<NewItem>(WriteBatch);
         async Task FlushAsync()

@@ -69,6 +69,11 @@ public static class IndexCommand
             await Console.Error.WriteLineAsync(e.Message);
             return 1;
         }
+        catch (Exception e) when (PostgresVectorStore.IsOutage(e))
+        {
+            await Console.Error.WriteLineAsync($"The database stopped answering during the run ({e.Message}): what was written is kept; run the same command again to go on.");
+            return 1;
+        }
     }
 
     private static async Task<PostgresVectorStore> OpenStoreAsync(StorageOptions options, StoreIdentity identity, CancellationToken cancellationToken)

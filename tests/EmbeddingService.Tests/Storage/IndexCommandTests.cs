@@ -87,4 +87,69 @@ public sealed class IndexCommandTests
         Assert.Equal(0, exitCode);
         Assert.Contains($"indexed {400 - written} ({400 - written} new, 0 replaced), skipped {written} unchanged, failed 0", rest, StringComparison.Ordinal);
     }
+
+    /// <summary>The database goes away mid-run: the indexer stops every producer and exits non-zero with the reason, keeping what it wrote.</summary>
+    [DatabaseFact]
+    public async Task A_database_cut_mid_run_exits_non_zero_within_seconds_and_a_rerun_finishes_the_rest()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        var direct = new Uri(database.Url);
+        await using var proxy = new TcpProxy(direct.Port);
+        var throughProxy = $"postgresql://{direct.UserInfo}@127.0.0.1:{proxy.Port}{direct.AbsolutePath}";
+        using var folder = new TempDirectory("catalog");
+        var photos = new[] { "chelsea.png", "coffee.png", "astronaut.png", "camera.png", "coffee-progressive.jpg" };
+        for (var i = 0; i < 400; i++) File.Copy(SharedData.Image(photos[i % photos.Length]), folder.Combine($"{i:D3}-{photos[i % photos.Length]}"));
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Processes.ServiceAssembly(), "index", folder.Path, "--batch", "2"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment["DATABASE_URL"] = throughProxy;
+        start.Environment["MODEL_DIR"] = SharedData.ReferenceModel;
+        start.Environment["MODEL_AUTO_DOWNLOAD"] = "false";
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+
+        for (var i = 0; i < 600 && await RowsAsync(database) == 0; i++) await Task.Delay(20);
+        await proxy.StopAsync();
+        var cut = System.Diagnostics.Stopwatch.StartNew();
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                Assert.Fail($"the indexer was still running 30 s after the database went away:\n{await output}");
+            }
+        }
+
+        var seconds = cut.Elapsed.TotalSeconds;
+        Assert.True(process.ExitCode != 0, $"exit {process.ExitCode}\n{await output}");
+        Assert.Contains("database", await error, StringComparison.OrdinalIgnoreCase);
+        Assert.True(seconds < 10, $"exited {seconds:F1} s after the cut");
+        var written = await RowsAsync(database);
+        Assert.InRange(written, 1, 399);
+
+        var (exitCode, rest, _) = await Processes.RunAsync("dotnet", [Processes.ServiceAssembly(), "index", folder.Path], null,
+            ("DATABASE_URL", database.Url), ("MODEL_DIR", SharedData.ReferenceModel), ("MODEL_AUTO_DOWNLOAD", "false"));
+        Assert.Equal(0, exitCode);
+        Assert.Contains($"skipped {written} unchanged, failed 0", rest, StringComparison.Ordinal);
+        Assert.Equal(400L, await RowsAsync(database));
+    }
+
+    private static async Task<long> RowsAsync(TestDatabase database)
+    {
+        try
+        {
+            return await database.ScalarAsync<long>("SELECT count(*) FROM items");
+        }
+        catch (Npgsql.PostgresException e) when (e.SqlState == "42P01")
+        {
+            return 0; // the indexer has not created the schema yet
+        }
+    }
 }
