@@ -38,17 +38,22 @@ public sealed class ImageDecoder(ImagingOptions options)
     /// <param name="minimumShortSide">
     /// With fast decoding on, the least short side a JPEG may be decoded to (DCT scaling); 0 for full size.
     /// </param>
-    public unsafe RgbaImage Decode(ReadOnlyMemory<byte> data, int minimumShortSide = 0)
+    public RgbaImage Decode(ReadOnlyMemory<byte> data, int minimumShortSide = 0) =>
+        ExifOrientation.Apply(DecodeStored(data, minimumShortSide, out var orientation), orientation);
+
+    /// <summary>The pixels as the file stores them, and the EXIF orientation (1-8) that would turn them upright.</summary>
+    public unsafe RgbaImage DecodeStored(ReadOnlyMemory<byte> data, int minimumShortSide, out int orientation)
     {
         if (Sniff(data.Span) == ImageFormatSniffer.Tiff)
         {
-            return TiffDecoder.Decode(data, options.MaxImagePixels);
+            return TiffDecoder.Decode(data, options.MaxImagePixels, out orientation);
         }
 
         // Wraps the caller's bytes without a copy; they stay pinned for the whole decode.
         using var pin = data.Pin();
         using var encoded = SKData.Create((IntPtr)pin.Pointer, data.Length, static (_, _) => { });
         using var codec = SKCodec.Create(encoded) ?? throw Unreadable(data.Span);
+        orientation = (int)codec.EncodedOrigin;
         return DecodeWith(codec, minimumShortSide);
     }
 
@@ -85,7 +90,7 @@ public sealed class ImageDecoder(ImagingOptions options)
                     : $"The {Describe(codec.EncodedFormat)} image could not be decoded ({result}).");
             }
 
-            return ExifOrientation.Apply(image, (int)codec.EncodedOrigin);
+            return image;
         }
         catch
         {

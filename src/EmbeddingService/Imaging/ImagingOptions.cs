@@ -33,5 +33,19 @@ public sealed class ImagingOptions
     [Range(1, 3600)]
     public int DecodeWaitTimeoutSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// Whether EXIF orientation turns a photo upright before it is embedded (as CLIP's reference pipeline with
+    /// <c>ImageOps.exif_transpose</c>), or its stored pixels are embedded as they are (as a service built on
+    /// <c>Image.open(...).convert("RGB")</c> did). Thumbnails are upright either way.
+    /// </summary>
+    [ConfigurationKeyName("EXIF_ORIENTATION")]
+    public ExifOrientationMode ExifOrientation { get; set; } = ExifOrientationMode.Apply;
+
     public long MaxDecodeBytes => MaxDecodeMegapixels * 4_000_000L;
+}
+
+public enum ExifOrientationMode
+{
+    Apply,
+    Ignore,
 }

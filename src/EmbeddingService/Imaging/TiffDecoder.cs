@@ -19,7 +19,14 @@ internal static class TiffDecoder
     /// <summary>A TIFF operation that allocated more than this is followed by a collection (see <see cref="Guard"/>).</summary>
     private const long CollectAfterBytes = 16 << 20;
 
-    public static RgbaImage Decode(ReadOnlyMemory<byte> data, long maxPixels) => Guard(data, tiff =>
+    /// <param name="orientation">Always 1: libtiff's RGBA interface reads the raster the way its orientation tag says.</param>
+    public static RgbaImage Decode(ReadOnlyMemory<byte> data, long maxPixels, out int orientation)
+    {
+        orientation = 1;
+        return Decode(data, maxPixels);
+    }
+
+    private static RgbaImage Decode(ReadOnlyMemory<byte> data, long maxPixels) => Guard(data, tiff =>
     {
         var (width, height) = Size(tiff);
         ImageDecoder.CheckPixelCount(width, height, maxPixels);

@@ -129,11 +129,21 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
         var started = Stopwatch.GetTimestamp();
         try
         {
-            using var image = decoder.Decode(encoded, shortestEdge);
-            serving.ImagePreprocessor.Preprocess(image, pixels);
-            var elapsed = Stopwatch.GetElapsedTime(started);
-            metrics.Decoded(plan.Format, elapsed);
-            return (elapsed, withThumbnail ? ThumbnailMaker.Make(image) : null);
+            var image = decoder.DecodeStored(encoded, shortestEdge, out var orientation);
+            try
+            {
+                if (imaging.Value.ExifOrientation == ExifOrientationMode.Apply) image = ExifOrientation.Apply(image, orientation);
+                serving.ImagePreprocessor.Preprocess(image, pixels);
+                var elapsed = Stopwatch.GetElapsedTime(started);
+                metrics.Decoded(plan.Format, elapsed);
+                // Thumbnails are for people: upright whatever was embedded.
+                if (withThumbnail && imaging.Value.ExifOrientation == ExifOrientationMode.Ignore) image = ExifOrientation.Apply(image, orientation);
+                return (elapsed, withThumbnail ? ThumbnailMaker.Make(image) : null);
+            }
+            finally
+            {
+                image.Dispose();
+            }
         }
         finally
         {
