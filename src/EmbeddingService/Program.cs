@@ -51,9 +51,7 @@ app.MapOpenAiEmbeddings();
 app.MapItems();
 app.MapSearch();
 app.MapApiDocs();
-app.Run();
-// Non-zero when start-up refused to run (a database holding another model's vectors).
-return Environment.ExitCode;
+return app.RunService();
 
 /// <summary>Entry point, visible to the in-process test host.</summary>
 public partial class Program;

@@ -1,0 +1,40 @@
+using Microsoft.Extensions.Options;
+
+namespace EmbeddingService.Hosting;
+
+public static class ServiceRunner
+{
+    /// <summary>Exit code when a setting is missing its form or its range: the same as a command's usage error.</summary>
+    public const int BadConfiguration = 2;
+
+    /// <summary>
+    /// Checks every setting (binding and validation, what <c>ValidateOnStart</c> would find) before the server
+    /// starts, so a mistyped value ends the process with one sentence and exit code 2 instead of an unhandled
+    /// exception (SIGABRT, a stack trace); then runs the server.
+    /// </summary>
+    /// <returns>The process's exit code: non-zero when start-up refused to run (a database holding another model's vectors).</returns>
+    public static int RunService(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        try
+        {
+            app.Services.GetService<IStartupValidator>()?.Validate();
+        }
+        catch (Exception e) when (e is OptionsValidationException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"The configuration is not valid: {Explain(e)}");
+            return BadConfiguration;
+        }
+
+        app.Run();
+        return Environment.ExitCode;
+    }
+
+    private static string Explain(Exception e) => e switch
+    {
+        OptionsValidationException validation => string.Join("; ", validation.Failures),
+        // "Failed to convert configuration value 'abc' at 'MAX_QUEUE_DEPTH' to type 'System.Int32'."
+        _ when e.InnerException is { } inner => $"{e.Message} {inner.Message}",
+        _ => e.Message,
+    };
+}
