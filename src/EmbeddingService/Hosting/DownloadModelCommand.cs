@@ -6,24 +6,15 @@ using Microsoft.Extensions.Hosting;
 
 namespace EmbeddingService.Hosting;
 
-/// <summary><c>download-model [--dir DIR]</c>: fetches the configured model and exits.</summary>
+/// <summary><c>download-model [--dir DIR]</c>: fetches the configured model and exits (parsed by <see cref="CommandLine.ServiceCommands"/>).</summary>
 public static class DownloadModelCommand
 {
     public const string Name = "download-model";
 
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(string directory)
     {
-        ArgumentNullException.ThrowIfNull(args);
         var builder = Host.CreateApplicationBuilder();
-        if (args is ["--dir", var directory, ..])
-        {
-            builder.Configuration["MODEL_DIR"] = directory;
-        }
-        else if (args.Length > 0)
-        {
-            await Console.Error.WriteLineAsync("usage: EmbeddingService download-model [--dir DIR]");
-            return 2;
-        }
+        builder.Configuration["MODEL_DIR"] = directory;
 
         builder.AddServiceLogging();
         builder.Services.AddModel(builder.Configuration, startInBackground: false);
@@ -33,12 +24,12 @@ public static class DownloadModelCommand
             await host.Services.GetRequiredService<ModelProvisioner>().EnsureAsync(forceDownload: true, CancellationToken.None);
             var files = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ModelOptions>>().Value.Files;
             Console.WriteLine($"Model ready in {files.Root}");
-            return 0;
+            return CommandLine.ExitCodes.Success;
         }
         catch (Exception e) when (e is ModelDownloadException or ModelDirectoryException)
         {
             await Console.Error.WriteLineAsync(e.Message);
-            return 1;
+            return CommandLine.ExitCodes.Failed;
         }
     }
 }

@@ -17,27 +17,24 @@ public static class QuantizeCommand
 {
     public const string Name = "quantize";
     public const double DefaultMaxError = 1e-3;
-    private const string Usage = "usage: EmbeddingService quantize [--dir MODEL_DIR] [--variant quantized|fp16] [--operator contrib|standard] " +
-        "[--scheme full|pair-bounded|reduced|u8] [--max-error 1e-3] [--probe-images DIR] [--force]";
 
-    private static readonly Dictionary<string, Int8WeightScheme> Schemes = new(StringComparer.Ordinal)
+    public static IReadOnlyDictionary<string, Int8WeightScheme> Schemes { get; } = new Dictionary<string, Int8WeightScheme>(StringComparer.Ordinal)
     {
-        ["pair-bounded"] = Int8WeightScheme.PairBounded,
         ["full"] = Int8WeightScheme.Full,
+        ["pair-bounded"] = Int8WeightScheme.PairBounded,
         ["reduced"] = Int8WeightScheme.Reduced,
         ["u8"] = Int8WeightScheme.ZeroPoint128,
     };
 
-    private sealed record Settings(string Directory, ModelVariant Variant, Int8Operator Operator, Int8WeightScheme Scheme, double MaxError, string? ProbeImages, bool Force);
+    public sealed record Settings(string Directory, ModelVariant Variant, Int8Operator Operator, Int8WeightScheme Scheme, double MaxError, string? ProbeImages, bool Force);
 
-    public static int Run(string[] args)
+    /// <summary>Runs <c>quantize</c> with these arguments through the service's command line (as the tests and the benchmark do).</summary>
+    public static int Run(string[] args) =>
+        CommandLine.ServiceCommands.InvokeAsync([Name, .. args], _ => throw new InvalidOperationException("not a server")).GetAwaiter().GetResult();
+
+    public static int Run(Settings settings)
     {
-        ArgumentNullException.ThrowIfNull(args);
-        if (Parse(args) is not { } settings)
-        {
-            Console.Error.WriteLine(Usage);
-            return 2;
-        }
+        ArgumentNullException.ThrowIfNull(settings);
 
         var files = new ModelFiles(settings.Directory, ModelVariant.Fp32);
         var target = new ModelFiles(settings.Directory, settings.Variant);
@@ -82,42 +79,6 @@ public static class QuantizeCommand
         {
             if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
         }
-    }
-
-    private static Settings? Parse(string[] args)
-    {
-        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().Build();
-        var options = new ModelOptions();
-        configuration.Bind(options);
-        var settings = new Settings(options.ModelDir, ModelVariant.Quantized, Int8Operator.DynamicQuantizeMatMul, Int8WeightScheme.Full, DefaultMaxError, null, false);
-        for (var i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--force")
-            {
-                settings = settings with { Force = true };
-                continue;
-            }
-
-            settings = (args[i], i + 1 < args.Length ? args[++i] : null) switch
-            {
-                ("--dir", { } value) => settings with { Directory = value },
-                ("--variant", VariantRewriter.Quantized) => settings with { Variant = ModelVariant.Quantized },
-                ("--variant", VariantRewriter.Float16) => settings with { Variant = ModelVariant.Fp16 },
-                ("--operator", "contrib") => settings with { Operator = Int8Operator.DynamicQuantizeMatMul },
-                ("--operator", "standard") => settings with { Operator = Int8Operator.MatMulInteger },
-                ("--scheme", { } name) when Schemes.TryGetValue(name, out var scheme) => settings with { Scheme = scheme },
-                ("--max-error", { } value) when double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var bound)
-                    && bound is > 0 and < 2 => settings with { MaxError = bound },
-                ("--probe-images", { } folder) when Directory.Exists(folder) => settings with { ProbeImages = folder },
-                _ => null,
-            };
-            if (settings is null)
-            {
-                return null;
-            }
-        }
-
-        return settings;
     }
 
     /// <returns>Null when the variant is within the bound (or --force), else why it is refused.</returns>

@@ -5,7 +5,7 @@ namespace EmbeddingService.Hosting;
 public static class ServiceRunner
 {
     /// <summary>Exit code when a setting is missing its form or its range: the same as a command's usage error.</summary>
-    public const int BadConfiguration = 2;
+    public const int BadConfiguration = CommandLine.ExitCodes.Usage;
 
     /// <summary>
     /// Checks every setting (binding and validation, what <c>ValidateOnStart</c> would find) before the server
@@ -20,14 +20,24 @@ public static class ServiceRunner
         {
             app.Services.GetService<IStartupValidator>()?.Validate();
         }
-        catch (Exception e) when (e is OptionsValidationException or InvalidOperationException)
+        catch (Exception e) when (IsConfigurationError(e))
         {
-            Console.Error.WriteLine($"The configuration is not valid: {Explain(e)}");
-            return BadConfiguration;
+            return ExplainConfigurationError(e);
         }
 
         app.Run();
         return Environment.ExitCode;
+    }
+
+    /// <summary>A setting that does not bind (not a number, not one of an enum's names) or does not validate.</summary>
+    public static bool IsConfigurationError(Exception e) => e is OptionsValidationException
+        || (e is InvalidOperationException && e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal));
+
+    /// <summary>Says which setting is wrong in one sentence; returns the exit code for it.</summary>
+    public static int ExplainConfigurationError(Exception e)
+    {
+        Console.Error.WriteLine($"The configuration is not valid: {Explain(e)}");
+        return BadConfiguration;
     }
 
     private static string Explain(Exception e) => e switch

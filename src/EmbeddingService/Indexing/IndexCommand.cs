@@ -1,4 +1,5 @@
 using EmbeddingService.Api;
+using EmbeddingService.CommandLine;
 using EmbeddingService.Hosting;
 using EmbeddingService.Inference;
 using EmbeddingService.Model;
@@ -12,21 +13,13 @@ using Npgsql;
 
 namespace EmbeddingService.Indexing;
 
-/// <summary><c>index &lt;folder&gt; [--metadata file.jsonl] [--id name|path] [--batch N]</c>: embeds a folder of images into the store.</summary>
+/// <summary><c>index &lt;folder&gt; [--metadata file.jsonl] [--id name|path] [--batch N]</c>: embeds a folder of images into the store (parsed by <see cref="ServiceCommands"/>).</summary>
 public static class IndexCommand
 {
     public const string Name = "index";
-    private const string Usage = "usage: EmbeddingService index <folder> [--metadata file.jsonl] [--id name|path] [--batch N]   (DATABASE_URL must be set)";
-
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(IndexSettings settings)
     {
-        ArgumentNullException.ThrowIfNull(args);
-        if (!TryParse(args, out var settings, out var error))
-        {
-            await Console.Error.WriteLineAsync(error);
-            await Console.Error.WriteLineAsync(Usage);
-            return 2;
-        }
+        ArgumentNullException.ThrowIfNull(settings);
 
         var builder = Host.CreateApplicationBuilder();
         builder.Configuration["LOG_LEVEL"] ??= "warning";
@@ -39,7 +32,7 @@ public static class IndexCommand
         if (!storage.Enabled)
         {
             await Console.Error.WriteLineAsync("DATABASE_URL is not set: the index command writes to PostgreSQL + pgvector (scripts/postgres.sh start gives a local one).");
-            return 2;
+            return ExitCodes.Usage;
         }
 
         using var cancel = new CancellationTokenSource();
@@ -62,17 +55,22 @@ public static class IndexCommand
                 Math.Min(settings.Batch, host.Services.GetRequiredService<IOptions<BatchingOptions>>().Value.MaxQueueDepth));
             var summary = await indexer.RunAsync(settings, cancel.Token);
             summary.Print();
-            return cancel.IsCancellationRequested ? 130 : summary.Failed.IsEmpty ? 0 : 1;
+            return cancel.IsCancellationRequested ? ExitCodes.Interrupted : summary.Failed.IsEmpty ? ExitCodes.Success : ExitCodes.Failed;
         }
-        catch (Exception e) when (e is ModelDirectoryException or Download.ModelDownloadException or StoreMismatchException or StorageUnavailableException or PostgresException)
+        catch (Exception e) when (e is ModelDirectoryException or Download.ModelDownloadException)
         {
             await Console.Error.WriteLineAsync(e.Message);
-            return 1;
+            return ExitCodes.Failed;
         }
-        catch (Exception e) when (PostgresVectorStore.IsOutage(e))
+        catch (StoreMismatchException e)
         {
-            await Console.Error.WriteLineAsync($"The database stopped answering during the run ({e.Message}): what was written is kept; run the same command again to go on.");
-            return 1;
+            await Console.Error.WriteLineAsync(e.Message);
+            return ExitCodes.StoreMismatch;
+        }
+        catch (Exception e) when (e is StorageUnavailableException || PostgresVectorStore.IsOutage(e))
+        {
+            await Console.Error.WriteLineAsync($"The database cannot be reached or stopped answering ({e.Message}): what was written is kept; run the same command again to go on.");
+            return ExitCodes.DatabaseUnreachable;
         }
     }
 
@@ -86,42 +84,6 @@ public static class IndexCommand
         {
             throw new StorageUnavailableException($"The database in DATABASE_URL cannot be reached: {e.Message}", e);
         }
-    }
-
-    private static bool TryParse(string[] args, out IndexSettings settings, out string error)
-    {
-        settings = new IndexSettings(string.Empty, null, IdFrom.Name, 32);
-        error = string.Empty;
-        for (var i = 0; i < args.Length; i++)
-        {
-            string? Next() => i + 1 < args.Length ? args[++i] : null;
-            switch (args[i])
-            {
-                case "--metadata" when Next() is { } file:
-                    settings = settings with { MetadataFile = file };
-                    break;
-                case "--id" when Next() is "name" or "path":
-                    settings = settings with { IdFrom = args[i] == "path" ? IdFrom.Path : IdFrom.Name };
-                    break;
-                case "--batch" when int.TryParse(Next(), System.Globalization.CultureInfo.InvariantCulture, out var batch) && batch is >= 1 and <= 1024:
-                    settings = settings with { Batch = batch };
-                    break;
-                case var folder when !folder.StartsWith("--", StringComparison.Ordinal) && settings.Folder.Length == 0:
-                    settings = settings with { Folder = folder };
-                    break;
-                default:
-                    error = $"unexpected argument '{args[i]}'";
-                    return false;
-            }
-        }
-
-        if (settings.Folder.Length == 0 || !Directory.Exists(settings.Folder))
-        {
-            error = settings.Folder.Length == 0 ? "no folder given" : $"{settings.Folder} is not a folder";
-            return false;
-        }
-
-        return true;
     }
 }
 

@@ -39,7 +39,7 @@ public sealed partial class StorageStartupService(
             {
                 state.Set(StorageStatus.Refused, error: e.Message);
                 LogRefused(logger, e.Message);
-                Environment.ExitCode = 3;
+                Environment.ExitCode = CommandLine.ExitCodes.StoreMismatch;
                 lifetime.StopApplication();
                 return;
             }

@@ -1,0 +1,157 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using EmbeddingService.Hosting;
+using EmbeddingService.Indexing;
+using EmbeddingService.Model;
+using Microsoft.Extensions.Configuration;
+using Onnx;
+
+namespace EmbeddingService.CommandLine;
+
+/// <summary>
+/// The service's command line, declared once: with no command it serves the HTTP API; <c>download-model</c>,
+/// <c>quantize</c> and <c>index</c> are commands. Anything else, or a malformed value, ends with a sentence and exit
+/// code 2 (<see cref="ExitCodes.Usage"/>): a mistyped command never starts the server.
+/// </summary>
+public static class ServiceCommands
+{
+    /// <summary>Settings ASP.NET Core's hosting (and its test host) passes to the entry point, besides the service's own.</summary>
+    private static readonly string[] HostSettings = ["contentRoot", "environment", "applicationName"];
+
+    /// <summary>Every setting name the service reads (its options' configuration keys), as <c>--NAME=value</c> may give them.</summary>
+    private static readonly HashSet<string> SettingNames = new(
+        typeof(ServiceCommands).Assembly.GetTypes()
+            .SelectMany(t => t.GetProperties())
+            .Select(p => p.GetCustomAttributes(typeof(ConfigurationKeyNameAttribute), false).OfType<ConfigurationKeyNameAttribute>().FirstOrDefault()?.Name)
+            .OfType<string>()
+            .Concat(["LOG_LEVEL", "LOG_FORMAT", .. HostSettings]),
+        StringComparer.OrdinalIgnoreCase);
+
+    public static Task<int> InvokeAsync(string[] args, Func<string[], int> serve)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(serve);
+        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().Build();
+        var model = new ModelOptions();
+        configuration.Bind(model);
+        var root = new RootCommand("Visual search embedding service: CLIP embeddings of images and texts over HTTP, stored and searched in " +
+            "PostgreSQL + pgvector. With no command it serves the API on PORT (8000); settings are environment variables (README).");
+        // The server also takes settings as --NAME=value (ASP.NET Core's command-line configuration, as its test host
+        // passes them), but only names it reads: a misspelt one is refused like any unknown argument.
+        var settings = args.TakeWhile(IsSetting).ToArray();
+        root.SetAction(_ =>
+        {
+            try
+            {
+                return serve(settings);
+            }
+            catch (Exception e) when (ServiceRunner.IsConfigurationError(e))
+            {
+                // Kestrel reads HOST and PORT while the application is built, before RunService checks the rest.
+                return ServiceRunner.ExplainConfigurationError(e);
+            }
+        });
+        root.Subcommands.Add(DownloadModel(model));
+        root.Subcommands.Add(Quantize(model));
+        root.Subcommands.Add(Index());
+        return InvokeAsync(root, args[settings.Length..]);
+    }
+
+    private static bool IsSetting(string token) =>
+        token.StartsWith("--", StringComparison.Ordinal) && token.IndexOf('=', StringComparison.Ordinal) is > 2 and var equals && SettingNames.Contains(token[2..equals]);
+
+    /// <summary>Parses and runs; parse errors are printed with a pointer to --help and give exit code 2, not the library's 1.</summary>
+    private static async Task<int> InvokeAsync(RootCommand root, string[] args)
+    {
+        var result = root.Parse(args);
+        if (result.Errors.Count > 0)
+        {
+            foreach (var error in result.Errors) await Console.Error.WriteLineAsync(error.Message);
+            var command = result.CommandResult.Command;
+            await Console.Error.WriteLineAsync($"Run 'EmbeddingService {(command is RootCommand ? string.Empty : command.Name + " ")}--help' for usage.");
+            return ExitCodes.Usage;
+        }
+
+        // The server drains on SIGTERM and the indexer stops cleanly on the first Ctrl-C, each by its own handler:
+        // System.CommandLine's own handling (cancel, then end the process after 2 s) is switched off.
+        return await result.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
+    }
+
+    /// <summary>A number in its range, or a parse error that says what the option takes.</summary>
+    private static double Number(ArgumentResult result, string expected, Func<double, bool> valid)
+    {
+        if (result.Tokens is [var token] && double.TryParse(token.Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) && valid(value))
+        {
+            return value;
+        }
+
+        result.AddError(expected);
+        return 0;
+    }
+
+    private static Option<string> DirectoryOption(ModelOptions model) => new("--dir")
+    {
+        Description = "The model directory (Hugging Face / Xenova layout). Default: MODEL_DIR",
+        DefaultValueFactory = _ => model.ModelDir,
+        HelpName = "DIR",
+    };
+
+    private static Command DownloadModel(ModelOptions model)
+    {
+        var directory = DirectoryOption(model);
+        var command = new Command(DownloadModelCommand.Name, "Downloads the model (MODEL_REPO at MODEL_REVISION) into the model directory and exits.") { directory };
+        command.SetAction((result, _) => DownloadModelCommand.RunAsync(result.GetValue(directory)!));
+        return command;
+    }
+
+    private static Command Quantize(ModelOptions model)
+    {
+        var directory = DirectoryOption(model);
+        var variant = new Option<string>("--variant") { Description = "What to write beside the fp32 towers", DefaultValueFactory = _ => VariantRewriter.Quantized };
+        variant.AcceptOnlyFromAmong(VariantRewriter.Quantized, VariantRewriter.Float16);
+        var op = new Option<string>("--operator") { Description = "int8 operator: ONNX Runtime's contrib DynamicQuantizeMatMul, or standard ONNX", DefaultValueFactory = _ => "contrib" };
+        op.AcceptOnlyFromAmong("contrib", "standard");
+        var scheme = new Option<string>("--scheme") { Description = "int8 weights (docs/decisions.md, \"int8 on every CPU\")", DefaultValueFactory = _ => "full" };
+        scheme.AcceptOnlyFromAmong([.. QuantizeCommand.Schemes.Keys]);
+        var maxError = new Option<double>("--max-error")
+        {
+            Description = "Largest 1 - cos against fp32 on the probe set that is accepted",
+            DefaultValueFactory = _ => QuantizeCommand.DefaultMaxError,
+            CustomParser = r => Number(r, "--max-error takes a number above 0 and below 2, such as 1e-3.", v => v is > 0 and < 2),
+        };
+        var probeImages = new Option<DirectoryInfo>("--probe-images") { Description = "A folder of images to check with (default: 12 generated images)", HelpName = "DIR" };
+        probeImages.AcceptExistingOnly();
+        var force = new Option<bool>("--force") { Description = "Move the variant into place even beyond --max-error (says so loudly)" };
+        var command = new Command(QuantizeCommand.Name, "Writes the int8 (onnx/*_quantized.onnx) or fp16 (onnx/*_fp16.onnx) towers beside a model's fp32 ones, " +
+            "after checking them against fp32 on this CPU.") { directory, variant, op, scheme, maxError, probeImages, force };
+        command.SetAction(result => QuantizeCommand.Run(new QuantizeCommand.Settings(
+            result.GetValue(directory)!,
+            result.GetValue(variant) == VariantRewriter.Float16 ? ModelVariant.Fp16 : ModelVariant.Quantized,
+            result.GetValue(op) == "standard" ? Int8Operator.MatMulInteger : Int8Operator.DynamicQuantizeMatMul,
+            QuantizeCommand.Schemes[result.GetValue(scheme)!],
+            result.GetValue(maxError),
+            result.GetValue(probeImages)?.FullName,
+            result.GetValue(force))));
+        return command;
+    }
+
+    private static Command Index()
+    {
+        var folder = new Argument<DirectoryInfo>("folder") { Description = "The folder of images (searched recursively)" };
+        folder.AcceptExistingOnly();
+        var metadata = new Option<FileInfo>("--metadata") { Description = "JSON lines: {\"id\": ..., other properties are the item's metadata}", HelpName = "FILE" };
+        metadata.AcceptExistingOnly();
+        var id = new Option<string>("--id") { Description = "An item's id: its file name, or its path relative to the folder", DefaultValueFactory = _ => "name" };
+        id.AcceptOnlyFromAmong("name", "path");
+        var batch = new Option<int>("--batch")
+        {
+            Description = "Images in flight at once",
+            DefaultValueFactory = _ => 32,
+            CustomParser = r => (int)Number(r, "--batch takes a whole number from 1 to 1024.", v => v is >= 1 and <= 1024 && v == Math.Floor(v)),
+        };
+        var command = new Command(IndexCommand.Name, "Embeds a folder of images into the store (DATABASE_URL); a rerun skips what is unchanged.") { folder, metadata, id, batch };
+        command.SetAction((result, _) => IndexCommand.RunAsync(new IndexSettings(
+            result.GetValue(folder)!.FullName, result.GetValue(metadata)?.FullName, result.GetValue(id) == "path" ? IdFrom.Path : IdFrom.Name, result.GetValue(batch))));
+        return command;
+    }
+}
