@@ -1,0 +1,43 @@
+using EmbeddingService.Tests.Support;
+
+namespace EmbeddingService.Tests.EndToEnd;
+
+/// <summary>The command line as a user types it: help, and every mistake refused with a sentence and exit code 2.</summary>
+public sealed class CommandLineTests
+{
+    [Theory]
+    [InlineData("index")]
+    [InlineData("quantize")]
+    [InlineData("download-model")]
+    public async Task Every_command_has_help_with_its_defaults(string command)
+    {
+        var (exitCode, output, _) = await RunAsync(command, "--help");
+        Assert.Equal(0, exitCode);
+        Assert.Contains($"EmbeddingService {command}", output, StringComparison.Ordinal);
+        Assert.Contains(command == "index" ? "[default: 32]" : "[default: ", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("download-model --dir /tmp/x junk", "Unrecognized command or argument 'junk'")]
+    [InlineData("imprt x", "Unrecognized command or argument 'imprt'")]
+    [InlineData("--MODEL_DRI=/tmp/x", "Unrecognized command or argument '--MODEL_DRI=/tmp/x'")]
+    [InlineData("quantize --scheme int4", "Argument 'int4' not recognized")]
+    [InlineData("quantize --max-error lots", "--max-error takes a number above 0 and below 2")]
+    [InlineData("index /no/such/folder", "/no/such/folder")]
+    [InlineData("index . --batch 0", "--batch takes a whole number from 1 to 1024")]
+    public async Task A_mistake_is_refused_with_a_sentence_and_exit_code_2_and_never_starts_the_server(string line, string said)
+    {
+        var (exitCode, output, error) = await RunAsync(line.Split(' '));
+        Assert.Equal(2, exitCode);
+        Assert.Contains(said, error, StringComparison.Ordinal);
+        Assert.Contains("--help' for usage", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Now listening", output, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
+    {
+        // A port nobody listens on: were the server to start by mistake, it would not collide with anything.
+        var port = ServiceProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return await Processes.RunAsync("dotnet", [Processes.ServiceAssembly(), .. args], null, ("PORT", port), ("MODEL_AUTO_DOWNLOAD", "false"));
+    }
+}
