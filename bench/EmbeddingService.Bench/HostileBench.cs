@@ -7,7 +7,10 @@ internal static class HostileBench
 {
     public static async Task RunAsync(BenchOptions options, string modelDirectory, byte[] image, IReadOnlyDictionary<string, string> settings, Report report)
     {
-        await using var service = await ServiceUnderTest.StartAsync(options.RepositoryRoot, modelDirectory, settings);
+        // A short upload deadline, so the stalled uploads below meet it (the path that once logged an error per client).
+        const int UploadTimeoutSeconds = 4;
+        await using var service = await ServiceUnderTest.StartAsync(options.RepositoryRoot, modelDirectory,
+            new Dictionary<string, string>(settings) { ["UPLOAD_TIMEOUT_S"] = UploadTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         // Warmed up by normal traffic, so the baseline holds what serving normal requests needs.
         await HttpLoad.RunAsync(service.Address, image, 8, double.MaxValue, 500);
         var warmed = service.ResidentMiB().Current;
@@ -23,10 +26,16 @@ internal static class HostileBench
 
         var quiet = await HttpLoad.RunAsync(service.Address, image, 1, options.Seconds / 2);
         LoadResult stalledRun;
+        string[] answers;
         await using (var stalled = await StalledUploads.OpenAsync(service.Address.Port, 80))
         {
             stalledRun = await HttpLoad.RunAsync(service.Address, image, 1, options.Seconds / 2);
+            answers = await stalled.AnswersAsync(TimeSpan.FromSeconds(UploadTimeoutSeconds + 20));
         }
+
+        await Task.Delay(500);
+        report.Add($"80 stalled uploads, UPLOAD_TIMEOUT_S={UploadTimeoutSeconds}", $"{answers.Count(a => a.StartsWith("HTTP/1.1 408", StringComparison.Ordinal))} x 408", "", "", "",
+            $"other answers: {answers.Count(a => !a.StartsWith("HTTP/1.1 408", StringComparison.Ordinal))}; service log lines at fail:/crit: during the whole run: {service.FailureLines}");
 
         report.Add("640x480 JPEG, 1 client, alone / while 80 uploads stall", $"{Report.F(quiet.ImagesPerSecond)} / {Report.F(stalledRun.ImagesPerSecond)}",
             $"{Report.F(quiet.Percentile(0.5))} / {Report.F(stalledRun.Percentile(0.5))}", "", "",

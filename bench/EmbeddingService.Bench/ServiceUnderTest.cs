@@ -20,6 +20,11 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
 
     public int ProcessId => _process.Id;
 
+    private int _failures;
+
+    /// <summary>The service's log lines at error or critical level (<c>fail:</c>, <c>crit:</c>) so far.</summary>
+    public int FailureLines => Volatile.Read(ref _failures);
+
     /// <summary>The service's log lines from its shutdown (what it says while it drains).</summary>
     public string Output
     {
@@ -68,7 +73,9 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
         var service = new ServiceUnderTest(process, new Uri($"http://127.0.0.1:{port}"));
         process.OutputDataReceived += (_, e) =>
         {
-            if (e.Data?.Contains("GracefulShutdown", StringComparison.Ordinal) != true) return;
+            if (e.Data is null) return;
+            if (e.Data.Contains(" fail: ", StringComparison.Ordinal) || e.Data.Contains(" crit: ", StringComparison.Ordinal)) Interlocked.Increment(ref service._failures);
+            if (!e.Data.Contains("GracefulShutdown", StringComparison.Ordinal)) return;
             lock (service._output) service._output.AppendLine(e.Data);
         };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("  service: " + e.Data); };

@@ -122,9 +122,12 @@ public sealed class AccessTests(TinyModelFixture tiny)
     [Fact]
     public async Task A_missing_key_file_stops_the_start_with_its_name()
     {
-        await using var factory = new ServiceFactory(Settings(("API_KEYS_FILE", "/nonexistent/api-keys")));
-        var error = await Assert.ThrowsAnyAsync<Exception>(factory.StartedClientAsync);
-        Assert.Contains("API_KEYS_FILE '/nonexistent/api-keys' does not exist", error.ToString(), StringComparison.Ordinal);
+        using var model = new TempDirectory("keys-model");
+        var (exitCode, _, error) = await Processes.RunAsync("dotnet", [Processes.ServiceAssembly()], null,
+            ("API_KEYS_FILE", "/nonexistent/api-keys"), ("MODEL_DIR", model.Path), ("MODEL_AUTO_DOWNLOAD", "false"),
+            ("PORT", EndToEnd.ServiceProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Equal(2, exitCode);
+        Assert.Contains("API_KEYS_FILE '/nonexistent/api-keys' does not exist", error, StringComparison.Ordinal);
     }
 
     [Fact]
