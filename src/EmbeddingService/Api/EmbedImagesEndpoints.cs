@@ -18,7 +18,7 @@ public static class EmbedImagesEndpoints
             .WithSummary("Embed several images")
             .WithDescription("Upload images as multipart/form-data parts named 'files' (up to MAX_BATCH_ITEMS); returns " +
                 "{\"embeddings\": [[512 floats], ...]} in the order of the parts. If any image is unusable, nothing is returned: " +
-                "400 names each bad part by index and filename.")
+                "the first bad part decides the status (413 for an image over MAX_IMAGE_PIXELS, else 400) and the detail names each bad part by index and filename.")
             .Produces<EmbeddingsResponse>()
             .DisableAntiforgery();
         return app;
@@ -44,14 +44,14 @@ public static class EmbedImagesEndpoints
             }
             catch (BatchRejectedException e)
             {
-                var parts = e.Rejected.Select(r => (r.Index, Name: form.Files[r.Index].FileName, r.Reason.Message)).ToList();
-                return Problems.Create(StatusCodes.Status400BadRequest,
-                    $"{parts.Count} of {form.Files.Count} images cannot be used, so none was embedded: " +
-                    string.Join("; ", parts.Select(p => $"part {p.Index} ({p.Name ?? "no filename"}): {p.Message}")),
-                    new Dictionary<string, object?>
+                return Problems.Of(context, ApiError.Batch(e, form.Files.Count, i => $"part {i} ({form.Files[i].FileName ?? "no filename"})") with
+                {
+                    Extensions = new Dictionary<string, object?>
                     {
-                        ["errors"] = parts.Select(p => new Dictionary<string, object?> { ["index"] = p.Index, ["filename"] = p.Name, ["detail"] = p.Message }).ToArray(),
-                    });
+                        ["errors"] = e.Rejected.OrderBy(r => r.Index)
+                            .Select(r => new Dictionary<string, object?> { ["index"] = r.Index, ["filename"] = form.Files[r.Index].FileName, ["detail"] = r.Reason.Message }).ToArray(),
+                    },
+                });
             }
             catch (Exception e) when (Problems.Embedding(context, e, options.Value) is { } problem)
             {

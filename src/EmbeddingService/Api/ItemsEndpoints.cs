@@ -80,7 +80,7 @@ public static class ItemsEndpoints
             var response = ItemResponse.From(stored);
             return created ? TypedResults.Created($"/items/{Uri.EscapeDataString(id)}", response) : TypedResults.Ok(response);
         }
-        catch (Exception e) when ((Problems.Storage(context, e) ?? Problems.Embedding(context, e, options.Value)) is { } problem)
+        catch (Exception e) when (Problems.Embedding(context, e, options.Value) is { } problem)
         {
             return problem;
         }

@@ -28,19 +28,20 @@ public static class OpenAiEmbeddingsEndpoints
         return app;
     }
 
-    private static async Task<IResult> EmbedAsync(HttpContext context, TextEmbedder texts, ImageEmbedder images, UploadReceiver uploads,
+    private static async Task<IResult> EmbedAsync(HttpContext context, TextEmbedder texts, ImageEmbedder images, UploadReceiver uploads, Hosting.ModelState model,
         IOptions<RequestLimits> limits, IOptions<UploadOptions> uploadOptions, IOptions<ApiOptions> options, CancellationToken cancellationToken)
     {
+        // Not now comes first: up to ~180 MB are not received for a model that is not there to embed them.
+        if (model.Serving is null)
+        {
+            return Error(context, ApiError.From(new ModelNotReadyException(model.Status, model.Error), options.Value)!);
+        }
+
         var maxBody = (limits.Value.MaxBatchUploadBytes * 4 / 3) + limits.Value.MaxTextBodyBytes;
         var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, maxBody, cancellationToken);
         if (failure is not null)
         {
-            if (Problems.RefusalReason(failure.Kind) is { } reason)
-            {
-                Telemetry.Refusals.Note(context, reason);
-            }
-
-            return failure.Kind == UploadFailureKind.Busy ? Unavailable(context, 1, failure.Detail, "uploads_busy") : Error(failure.Status, failure.Detail, null);
+            return Error(context, ApiError.Upload(failure));
         }
 
         using (body)
@@ -52,7 +53,7 @@ public static class OpenAiEmbeddingsEndpoints
             }
             catch (OpenAiRequestException e)
             {
-                return Error(e.Status, e.Message, e.Param);
+                return Error(context, ApiError.From(e, options.Value)!);
             }
 
             using (request)
@@ -63,22 +64,11 @@ public static class OpenAiEmbeddingsEndpoints
                 }
                 catch (BatchRejectedException e)
                 {
-                    var (index, reason) = e.Rejected[0];
-                    return Error(StatusCodes.Status400BadRequest,
-                        $"input[{request.Items[request.ImageItems[index]].Index}] is not a usable image: {reason.Message}" +
-                        (e.Rejected.Count > 1 ? $" ({e.Rejected.Count} images in all)" : string.Empty), "input");
+                    return Error(context, ApiError.Batch(e, request.ImageItems.Count, i => $"input[{request.Items[request.ImageItems[i]].Index}]", "input"));
                 }
-                catch (ModelNotReadyException e)
+                catch (Exception e) when (ApiError.From(e, options.Value) is { } error)
                 {
-                    return Unavailable(context, options.Value.RetryAfterSeconds, e.Message, "model_not_ready");
-                }
-                catch (QueueFullException e)
-                {
-                    return Unavailable(context, 1, e.Message, "queue_full");
-                }
-                catch (TowerNotLoadedException e)
-                {
-                    return Error(StatusCodes.Status503ServiceUnavailable, e.Message, "input", "server_error");
+                    return Error(context, error);
                 }
             }
         }
@@ -147,15 +137,12 @@ public static class OpenAiEmbeddingsEndpoints
         return stream.ToArray();
     }
 
-    private static IResult Unavailable(HttpContext context, int retryAfterSeconds, string message, string reason)
+    /// <summary>An <see cref="ApiError"/> in OpenAI's envelope: the refusal counted and Retry-After set as for problem+json.</summary>
+    internal static IResult Error(HttpContext context, ApiError error)
     {
-        Telemetry.Refusals.Note(context, reason);
-        context.Response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return Error(StatusCodes.Status503ServiceUnavailable, message, null, "server_error");
-    }
-
-    internal static IResult Error(int status, string message, string? param, string type = "invalid_request_error") =>
-        TypedResults.Json(new OpenAiErrorEnvelope(new OpenAiError(message, status == StatusCodes.Status413PayloadTooLarge ? "invalid_request_error" : type, param,
+        error.Apply(context);
+        var status = error.Status;
+        return TypedResults.Json(new OpenAiErrorEnvelope(new OpenAiError(error.Message, status >= 500 ? "server_error" : "invalid_request_error", error.Parameter,
             status switch
             {
                 StatusCodes.Status413PayloadTooLarge => "request_too_large",
@@ -163,6 +150,7 @@ public static class OpenAiEmbeddingsEndpoints
                 StatusCodes.Status503ServiceUnavailable => "service_unavailable",
                 _ => null,
             })), ApiJsonContext.Default.OpenAiErrorEnvelope, statusCode: status);
+    }
 }
 
 /// <summary>A parsed request: its items in order (text, or an image decoded into a buffer), and the options.</summary>

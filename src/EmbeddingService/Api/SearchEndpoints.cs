@@ -65,7 +65,7 @@ public static class SearchEndpoints
             var hits = await store.SearchAsync(query, cancellationToken);
             return TypedResults.Ok(new SearchResponse([.. hits.Select(SearchResult.From)]));
         }
-        catch (Exception e) when ((Problems.Storage(context, e) ?? Problems.Embedding(context, e, options.Value)) is { } problem)
+        catch (Exception e) when (Problems.Embedding(context, e, options.Value) is { } problem)
         {
             return problem;
         }

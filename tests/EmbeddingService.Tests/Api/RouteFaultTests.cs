@@ -1,0 +1,182 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using EmbeddingService.Tests.Support;
+using Xunit.Abstractions;
+
+namespace EmbeddingService.Tests.Api;
+
+/// <summary>
+/// Every route that takes a body, with each fault that can happen to it: the same fault gets the same status on every
+/// route, in the route family's shape (problem+json, or OpenAI's error envelope on /v1/*), with Retry-After when it is
+/// "not now". "Not now" comes first: a route that needs the model or the database and cannot have it answers 503
+/// before it reads the body. A batch with several faults is answered by the first in part order.
+/// </summary>
+public sealed class RouteFaultTests(ITestOutputHelper output)
+{
+    private enum Fault
+    {
+        BadImage,
+        OversizedImage,
+        BadJson,
+        OversizedBody,
+        ModelNotReady,
+        DatabaseDown,
+    }
+
+    private sealed record Route(string Name, Func<Fault, HttpRequestMessage?> Make, bool OpenAi = false);
+
+    private static readonly Dictionary<Fault, (HttpStatusCode Status, bool RetryAfter)> Expected = new()
+    {
+        [Fault.BadImage] = (HttpStatusCode.BadRequest, false),
+        [Fault.OversizedImage] = (HttpStatusCode.RequestEntityTooLarge, false),
+        [Fault.BadJson] = (HttpStatusCode.BadRequest, false),
+        [Fault.OversizedBody] = (HttpStatusCode.RequestEntityTooLarge, false),
+        [Fault.ModelNotReady] = (HttpStatusCode.ServiceUnavailable, true),
+        [Fault.DatabaseDown] = (HttpStatusCode.ServiceUnavailable, true),
+    };
+
+    private static byte[] Image(Fault fault) => fault switch
+    {
+        Fault.BadImage => Encoding.UTF8.GetBytes("this is not an image"),
+        Fault.OversizedImage => Fuzz.CraftedImages.PngHeader(100_000, 100_000),
+        Fault.OversizedBody => new byte[3 * 1024 * 1024],
+        _ => File.ReadAllBytes(SharedData.Image("chelsea.png")),
+    };
+
+    private static HttpRequestMessage Multipart(HttpMethod method, string path, string field, params byte[][] files)
+    {
+        var form = new MultipartFormDataContent();
+        foreach (var file in files)
+        {
+            var part = new ByteArrayContent(file);
+            part.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
+            form.Add(part, field, "a.png");
+        }
+
+        return new HttpRequestMessage(method, path) { Content = form };
+    }
+
+    private static HttpRequestMessage Json(HttpMethod method, string path, string json) =>
+        new(method, path) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+
+    private static string DataUri(byte[] image) => $"data:image/png;base64,{Convert.ToBase64String(image)}";
+
+    private static string Vector() => "[" + string.Join(",", Enumerable.Range(0, 512).Select(i => i == 0 ? "1" : "0")) + "]";
+
+    /// <summary>Each route's request for a fault, or null where the fault cannot happen to it.</summary>
+    private static readonly Route[] Routes =
+    [
+        new("POST /embed-image", f => f is Fault.BadJson or Fault.DatabaseDown ? null : Multipart(HttpMethod.Post, "/embed-image", "file", Image(f))),
+        // A good image first: the bad one, second, decides.
+        new("POST /embed-images", f => f is Fault.BadJson or Fault.DatabaseDown ? null : Multipart(HttpMethod.Post, "/embed-images", "files", Image(Fault.ModelNotReady), Image(f))),
+        new("POST /embed-text", f => f switch
+        {
+            Fault.BadJson => Json(HttpMethod.Post, "/embed-text", "{\"text\": "),
+            Fault.OversizedBody => Json(HttpMethod.Post, "/embed-text", "{\"text\": \"" + new string('a', 3 * 1024 * 1024) + "\"}"),
+            Fault.ModelNotReady => Json(HttpMethod.Post, "/embed-text", "{\"text\": \"red shoes\"}"),
+            _ => null,
+        }),
+        new("POST /v1/embeddings", f => f switch
+        {
+            Fault.BadJson => Json(HttpMethod.Post, "/v1/embeddings", "{\"input\": "),
+            Fault.OversizedBody => Json(HttpMethod.Post, "/v1/embeddings", "{\"input\": \"" + new string('a', 3 * 1024 * 1024) + "\"}"),
+            Fault.DatabaseDown => null,
+            // A good image first: the bad one, second, decides.
+            _ => Json(HttpMethod.Post, "/v1/embeddings", $"{{\"input\": [{{\"type\": \"image_url\", \"image_url\": {{\"url\": \"{DataUri(Image(Fault.ModelNotReady))}\"}}}}, " +
+                $"{{\"type\": \"image_url\", \"image_url\": {{\"url\": \"{DataUri(Image(f))}\"}}}}]}}"),
+        }, OpenAi: true),
+        new("PUT /items/{id} (image)", f => f is Fault.BadJson ? null : Multipart(HttpMethod.Put, "/items/a", "file", Image(f))),
+        new("PUT /items/{id} (vector)", f => f switch
+        {
+            Fault.BadJson => Json(HttpMethod.Put, "/items/a", "{\"vector\": ["),
+            Fault.OversizedBody => Json(HttpMethod.Put, "/items/a", "{\"vector\": " + Vector() + ", \"metadata\": {\"x\": \"" + new string('a', 3 * 1024 * 1024) + "\"}}"),
+            Fault.DatabaseDown => Json(HttpMethod.Put, "/items/a", "{\"vector\": " + Vector() + "}"),
+            _ => null,
+        }),
+        new("POST /search (photo)", f => f is Fault.BadJson ? null : Multipart(HttpMethod.Post, "/search", "file", Image(f))),
+        new("POST /search (JSON)", f => f switch
+        {
+            Fault.BadJson => Json(HttpMethod.Post, "/search", "{\"text\": "),
+            Fault.OversizedBody => Json(HttpMethod.Post, "/search", "{\"text\": \"" + new string('a', 3 * 1024 * 1024) + "\"}"),
+            Fault.ModelNotReady => Json(HttpMethod.Post, "/search", "{\"text\": \"red shoes\"}"),
+            Fault.DatabaseDown => Json(HttpMethod.Post, "/search", "{\"vector\": " + Vector() + "}"),
+            _ => null,
+        }),
+    ];
+
+    [DatabaseFact]
+    public async Task The_same_fault_gets_the_same_status_and_shape_on_every_route()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        using var silentHub = new TcpListener(IPAddress.Loopback, 0);
+        silentHub.Start();
+        using var empty = new TempDirectory("fault-model");
+        var limits = new Dictionary<string, string>
+        {
+            ["MODEL_AUTO_DOWNLOAD"] = "false",
+            ["MAX_UPLOAD_BYTES"] = "1000000",
+            ["MAX_BATCH_UPLOAD_BYTES"] = "2000000",
+            ["MODEL_DIR"] = SharedData.ReferenceModel,
+            ["DATABASE_URL"] = database.Url,
+        };
+        await using var ready = new ServiceFactory(limits);
+        await using var loading = new ServiceFactory(new Dictionary<string, string>(limits)
+        {
+            ["MODEL_DIR"] = empty.Path,
+            ["MODEL_AUTO_DOWNLOAD"] = "true",
+            ["HF_ENDPOINT"] = $"http://127.0.0.1:{((IPEndPoint)silentHub.LocalEndpoint).Port}",
+        });
+        // A database that is not there: nothing listens on this port.
+        await using var databaseDown = new ServiceFactory(new Dictionary<string, string>(limits)
+        {
+            ["DATABASE_URL"] = $"postgresql://postgres@127.0.0.1:{EndToEnd.ServiceProcess.FreePort()}/none",
+        });
+        using var readyClient = await ready.StartedClientAsync();
+        using var loadingClient = loading.CreateClient();
+        using var databaseDownClient = await databaseDown.StartedClientAsync();
+
+        var table = new List<string>();
+        var wrong = new List<string>();
+        foreach (var fault in Enum.GetValues<Fault>())
+        {
+            foreach (var route in Routes)
+            {
+                using var request = route.Make(fault);
+                if (request is null) continue;
+                var client = fault switch { Fault.ModelNotReady => loadingClient, Fault.DatabaseDown => databaseDownClient, _ => readyClient };
+                using var response = await client.SendAsync(request);
+                var body = await response.Content.ReadAsStringAsync();
+                var (status, retryAfter) = Expected[fault];
+                var detail = Detail(body, route.OpenAi);
+                var line = $"{route.Name} x {fault}: {(int)response.StatusCode}{(response.Headers.RetryAfter is null ? string.Empty : " + Retry-After")} \"{detail}\"";
+                table.Add(line);
+                if (response.StatusCode != status || (response.Headers.RetryAfter is not null) != retryAfter || string.IsNullOrWhiteSpace(detail)
+                    || response.Content.Headers.ContentType?.MediaType != (route.OpenAi ? "application/json" : "application/problem+json"))
+                {
+                    wrong.Add($"{line} (expected {(int)status}{(retryAfter ? " + Retry-After" : string.Empty)}, {(route.OpenAi ? "OpenAI envelope" : "problem+json")}; got {response.Content.Headers.ContentType?.MediaType})");
+                }
+            }
+        }
+
+        output.WriteLine(string.Join('\n', table));
+        Assert.True(wrong.Count == 0, string.Join('\n', wrong));
+    }
+
+    /// <summary>problem+json's "detail", or OpenAI's "error.message"; null when the body has neither.</summary>
+    private static string? Detail(string body, bool openAi)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(body);
+            return openAi
+                ? json.RootElement.GetProperty("error").GetProperty("message").GetString()
+                : json.RootElement.GetProperty("detail").GetString();
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+}
