@@ -106,7 +106,7 @@ internal static class VariantBench
         }
 
         var clock = Stopwatch.StartNew();
-        if (Hosting.QuantizeCommand.Run(["--dir", modelDirectory, "--variant", variant]) != 0)
+        if (Quantization.QuantizeCommand.Run(["--dir", modelDirectory, "--variant", variant]) != 0)
         {
             throw new InvalidOperationException($"quantize --variant {variant} failed on {modelDirectory}");
         }
@@ -132,7 +132,7 @@ internal static class VariantBench
         }
 
         var clock = Stopwatch.StartNew();
-        if (Hosting.QuantizeCommand.Run(["--dir", directory, "--scheme", scheme, "--force"]) != 0)
+        if (Quantization.QuantizeCommand.Run(["--dir", directory, "--scheme", scheme, "--force"]) != 0)
         {
             throw new InvalidOperationException($"quantize --scheme {scheme} failed on {directory}");
         }

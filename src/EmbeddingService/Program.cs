@@ -1,7 +1,10 @@
 using EmbeddingService.Access;
 using EmbeddingService.Api;
 using EmbeddingService.CommandLine;
-using EmbeddingService.Hosting;
+using EmbeddingService.Logging;
+using EmbeddingService.ModelLifecycle;
+using EmbeddingService.Probes;
+using EmbeddingService.Shutdown;
 using EmbeddingService.Storage;
 using EmbeddingService.Telemetry;
 using EmbeddingService.Ui;

@@ -1,4 +1,5 @@
-using EmbeddingService.Hosting;
+using EmbeddingService.ModelLifecycle;
+using EmbeddingService.Probes;
 using EmbeddingService.Storage;
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;

@@ -28,7 +28,7 @@ public static class OpenAiEmbeddingsEndpoints
         return app;
     }
 
-    private static async Task<IResult> EmbedAsync(HttpContext context, TextEmbedder texts, ImageEmbedder images, UploadReceiver uploads, Hosting.ModelState model,
+    private static async Task<IResult> EmbedAsync(HttpContext context, TextEmbedder texts, ImageEmbedder images, UploadReceiver uploads, ModelLifecycle.ModelState model,
         IOptions<RequestLimits> limits, IOptions<UploadOptions> uploadOptions, IOptions<ApiOptions> options, CancellationToken cancellationToken)
     {
         // Not now comes first: up to ~180 MB are not received for a model that is not there to embed them.

@@ -1,5 +1,5 @@
 using System.Reflection;
-using EmbeddingService.Hosting;
+using EmbeddingService.ModelLifecycle;
 using EmbeddingService.Model;
 using Microsoft.Extensions.Options;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
-using EmbeddingService.Hosting;
+using EmbeddingService.Download;
+using EmbeddingService.Quantization;
 using EmbeddingService.Indexing;
 using EmbeddingService.Model;
 using Microsoft.Extensions.Configuration;

@@ -1,6 +1,6 @@
 using EmbeddingService.Api;
 using EmbeddingService.CommandLine;
-using EmbeddingService.Hosting;
+using EmbeddingService.ModelLifecycle;
 using EmbeddingService.Inference;
 using EmbeddingService.Model;
 using EmbeddingService.Storage;
@@ -10,6 +10,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using EmbeddingService.Logging;
 
 namespace EmbeddingService.Indexing;
 
@@ -45,10 +46,7 @@ public static class IndexCommand
 
         try
         {
-            var state = host.Services.GetRequiredService<ModelState>();
-            await host.Services.GetRequiredService<ModelProvisioner>().EnsureAsync(forceDownload: false, cancel.Token);
-            var model = host.Services.GetRequiredService<ModelLoader>().Load(host.Services.GetRequiredService<IOptions<ModelOptions>>().Value.Files);
-            state.SetReady(new ServingModel(model, host.Services.GetRequiredService<IOptions<BatchingOptions>>().Value, host.Services.GetRequiredService<ILoggerFactory>()));
+            await host.Services.GetRequiredService<ModelStartup>().StartAsync(cancel.Token);
             var variant = host.Services.GetRequiredService<IOptions<ModelOptions>>().Value.Variant.ToString().ToLowerInvariant();
             await using var store = await OpenStoreAsync(storage, new StoreIdentity(ClipModel.DisplayName, variant, 512), cancel.Token);
             var indexer = new CatalogIndexer(host.Services.GetRequiredService<ImageEmbedder>(), store, variant, storage.StoreThumbnails,

@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
-using EmbeddingService.Hosting;
+using EmbeddingService.ModelLifecycle;
 using EmbeddingService.Imaging;
 using EmbeddingService.Telemetry;
 using EmbeddingService.Limits;

@@ -1,4 +1,4 @@
-using EmbeddingService.Hosting;
+using EmbeddingService.ModelLifecycle;
 
 namespace EmbeddingService.Inference;
 

@@ -1,5 +1,5 @@
 using System.Diagnostics.Metrics;
-using EmbeddingService.Hosting;
+using EmbeddingService.ModelLifecycle;
 
 namespace EmbeddingService.Telemetry;
 

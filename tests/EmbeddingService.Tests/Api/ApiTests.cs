@@ -156,7 +156,7 @@ public sealed class ApiTests
     {
         await using var factory = new ServiceFactory(ReferenceModel(("MAX_QUEUE_DEPTH", "1")));
         using var client = await factory.StartedClientAsync();
-        var state = (EmbeddingService.Hosting.ModelState)factory.Services.GetService(typeof(EmbeddingService.Hosting.ModelState))!;
+        var state = (EmbeddingService.ModelLifecycle.ModelState)factory.Services.GetService(typeof(EmbeddingService.ModelLifecycle.ModelState))!;
         using (state.Serving!.Vision.Admit())
         {
             using var form = ServiceFactory.Form(File.ReadAllBytes(SharedData.Image("chelsea.png")));

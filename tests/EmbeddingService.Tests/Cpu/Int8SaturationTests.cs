@@ -1,5 +1,5 @@
 using EmbeddingService.Cpu;
-using EmbeddingService.Hosting;
+using EmbeddingService.Quantization;
 using EmbeddingService.Inference;
 using EmbeddingService.Model;
 using EmbeddingService.Tests.Support;

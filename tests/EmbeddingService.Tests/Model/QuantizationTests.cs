@@ -1,4 +1,4 @@
-using EmbeddingService.Hosting;
+using EmbeddingService.Quantization;
 using EmbeddingService.Model;
 using EmbeddingService.Tests.Support;
 using Xunit.Abstractions;

@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using EmbeddingService.Access;
 using Microsoft.Extensions.Logging;
+using EmbeddingService.Probes;
 
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.Logging;
 
 /// <summary>
 /// One line per request, as uvicorn's access log: method, path (never the query string), status, time, client, and

@@ -3,8 +3,9 @@ using EmbeddingService.Telemetry;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using EmbeddingService.Probes;
 
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.Shutdown;
 
 /// <summary>
 /// Drains before the server stops: <see cref="IHostedLifecycleService.StoppingAsync"/> runs before Kestrel's own

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.Logging;
 
 public static class LoggingConfiguration
 {

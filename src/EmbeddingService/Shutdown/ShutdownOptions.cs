@@ -1,7 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Configuration;
 
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.Shutdown;
 
 public sealed class ShutdownOptions
 {

@@ -1,7 +1,9 @@
 using EmbeddingService.Storage;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using EmbeddingService.ModelLifecycle;
+using EmbeddingService.Shutdown;
 
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.Probes;
 
 /// <summary>Ready = the model serves, the database answers (when storage is on), and no stop has begun.</summary>
 public static class ReadinessChecks

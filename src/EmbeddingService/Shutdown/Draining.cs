@@ -1,4 +1,4 @@
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.Shutdown;
 
 /// <summary>
 /// Requests in flight, and whether the service is draining: after SIGTERM, readiness fails at once, new requests

@@ -3,7 +3,7 @@ using EmbeddingService.Model;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.ModelLifecycle;
 
 /// <summary>Makes sure the configured model directory is complete, downloading what is missing when allowed.</summary>
 public sealed partial class ModelProvisioner(IOptions<ModelOptions> options, HubFileDownloader downloader, ILogger<ModelProvisioner> logger)

@@ -1,7 +1,7 @@
 using EmbeddingService.Imaging;
 using EmbeddingService.Model;
 
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.Quantization;
 
 /// <summary>How far a variant's embeddings are from fp32's on a probe set, per tower.</summary>
 public sealed record TowerDistance(string Tower, int Items, double Max, double Mean)

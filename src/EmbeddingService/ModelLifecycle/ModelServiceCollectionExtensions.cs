@@ -8,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.ModelLifecycle;
 
 public static class ModelServiceCollectionExtensions
 {
@@ -26,6 +26,7 @@ public static class ModelServiceCollectionExtensions
         services.AddSingleton(sp => new HubFileDownloader(
             HubFileDownloader.CreateClient(), sp.GetRequiredService<IOptions<ModelOptions>>().Value, sp.GetRequiredService<ILogger<HubFileDownloader>>()));
         services.AddSingleton<ModelProvisioner>();
+        services.AddSingleton<ModelStartup>();
         if (startInBackground)
         {
             services.AddHostedService<ModelStartupService>();

@@ -4,7 +4,7 @@ using EmbeddingService.Model;
 using EmbeddingService.Telemetry;
 using Microsoft.Extensions.Logging;
 
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.ModelLifecycle;
 
 /// <summary>A loaded model with what serves it: one batching pipeline per loaded tower and the image preprocessor.</summary>
 public sealed class ServingModel : IAsyncDisposable

@@ -3,8 +3,10 @@ using EmbeddingService.Model;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using EmbeddingService.ModelLifecycle;
+using EmbeddingService.Logging;
 
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.Download;
 
 /// <summary><c>download-model [--dir DIR]</c>: fetches the configured model and exits (parsed by <see cref="CommandLine.ServiceCommands"/>).</summary>
 public static class DownloadModelCommand

@@ -1,6 +1,6 @@
 using EmbeddingService.Model;
 
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.ModelLifecycle;
 
 public enum ModelStatus
 {

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 using Onnx;
 using Onnx.Proto;
 
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.Quantization;
 
 /// <summary>
 /// <c>quantize [--dir DIR] [--variant quantized|fp16] [--operator contrib|standard] [--scheme ...] [--max-error X]

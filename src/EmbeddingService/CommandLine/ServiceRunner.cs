@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.CommandLine;
 
 public static class ServiceRunner
 {

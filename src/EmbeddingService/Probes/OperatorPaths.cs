@@ -1,4 +1,4 @@
-namespace EmbeddingService.Hosting;
+namespace EmbeddingService.Probes;
 
 /// <summary>The paths an orchestrator and a scraper call on their own schedule: /health, /health/live, /health/ready, /metrics.</summary>
 public static class OperatorPaths
