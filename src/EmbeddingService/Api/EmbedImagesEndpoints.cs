@@ -20,43 +20,30 @@ public static class EmbedImagesEndpoints
                 "{\"embeddings\": [[512 floats], ...]} in the order of the parts. If any image is unusable, nothing is returned: " +
                 "the first bad part decides the status (413 for an image over MAX_IMAGE_PIXELS, else 400) and the detail names each bad part by index and filename.")
             .Produces<EmbeddingsResponse>()
+            .WithApiErrors()
             .DisableAntiforgery();
         return app;
     }
 
     private static async Task<Results<Ok<EmbeddingsResponse>, ProblemHttpResult>> EmbedImagesAsync(
-        HttpContext context, ImageEmbedder embedder, UploadReceiver uploads, IOptions<RequestLimits> limits, IOptions<ApiOptions> options,
-        CancellationToken cancellationToken)
+        ImageUploads uploads, ImageEmbedder embedder, HttpContext context, CancellationToken cancellationToken)
     {
-        var spec = new FormSpec(FilesField, MaxFiles: limits.Value.MaxBatchItems, MaxBodyBytes: limits.Value.MaxBatchUploadBytes);
-        var (received, refused) = await ImageForms.ReceiveAsync(context, embedder, uploads, spec, options.Value, "The multipart form has no parts named 'files'.", cancellationToken);
-        if (refused is not null)
+        var files = uploads.Files;
+        try
         {
-            return refused;
+            var embeddings = await embedder.EmbedManyAsync([.. files.Select(f => f.Content)], cancellationToken);
+            return TypedResults.Ok(new EmbeddingsResponse([.. embeddings.Select(e => e.Vector)], ClipModel.DisplayName, embeddings[0].Device));
         }
-
-        using (var form = received!)
+        catch (BatchRejectedException e)
         {
-            try
+            return Problems.Of(context, ApiError.Batch(e, files.Count, i => $"part {i} ({files[i].FileName ?? "no filename"})") with
             {
-                var embeddings = await embedder.EmbedManyAsync([.. form.Files.Select(f => f.Content)], cancellationToken);
-                return TypedResults.Ok(new EmbeddingsResponse([.. embeddings.Select(e => e.Vector)], ClipModel.DisplayName, embeddings[0].Device));
-            }
-            catch (BatchRejectedException e)
-            {
-                return Problems.Of(context, ApiError.Batch(e, form.Files.Count, i => $"part {i} ({form.Files[i].FileName ?? "no filename"})") with
+                Extensions = new Dictionary<string, object?>
                 {
-                    Extensions = new Dictionary<string, object?>
-                    {
-                        ["errors"] = e.Rejected.OrderBy(r => r.Index)
-                            .Select(r => new Dictionary<string, object?> { ["index"] = r.Index, ["filename"] = form.Files[r.Index].FileName, ["detail"] = r.Reason.Message }).ToArray(),
-                    },
-                });
-            }
-            catch (Exception e) when (Problems.Embedding(context, e, options.Value) is { } problem)
-            {
-                return problem;
-            }
+                    ["errors"] = e.Rejected.OrderBy(r => r.Index)
+                        .Select(r => new Dictionary<string, object?> { ["index"] = r.Index, ["filename"] = files[r.Index].FileName, ["detail"] = r.Reason.Message }).ToArray(),
+                },
+            });
         }
     }
 }

@@ -20,45 +20,24 @@ public static class EmbedTextEndpoints
                 "Texts are cut to CLIP's 77 tokens.")
             .Accepts<TextRequest>("application/json")
             .Produces<EmbeddingResponse>()
-            .Produces<EmbeddingsResponse>();
+            .Produces<EmbeddingsResponse>()
+            .WithApiErrors();
         return app;
     }
 
     private static async Task<Results<Ok<EmbeddingResponse>, Ok<EmbeddingsResponse>, ProblemHttpResult>> EmbedTextAsync(
-        HttpContext context, TextEmbedder embedder, UploadReceiver uploads, IOptions<RequestLimits> limits, IOptions<ApiOptions> options,
-        CancellationToken cancellationToken)
+        TextRequestBody body, TextEmbedder embedder, IOptions<RequestLimits> limits, CancellationToken cancellationToken)
     {
-        if (Problems.Refusal(context, embedder.EnsureAccepting, options.Value) is { } refused)
+        var (texts, single, problem) = Parse(body.Json, limits.Value);
+        if (problem is not null)
         {
-            return refused;
+            return problem;
         }
 
-        var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, limits.Value.MaxTextBodyBytes, cancellationToken);
-        if (failure is not null)
-        {
-            return Problems.Body(context, failure);
-        }
-
-        using (body)
-        {
-            var (texts, single, problem) = Parse(body!.Files[0].Content, limits.Value);
-            if (problem is not null)
-            {
-                return problem;
-            }
-
-            try
-            {
-                var result = await embedder.EmbedAsync(texts!, cancellationToken);
-                return single
-                    ? TypedResults.Ok(new EmbeddingResponse(result.Vectors[0], ClipModel.DisplayName, result.Device))
-                    : TypedResults.Ok(new EmbeddingsResponse(result.Vectors, ClipModel.DisplayName, result.Device));
-            }
-            catch (Exception e) when (Problems.Embedding(context, e, options.Value) is { } answer)
-            {
-                return answer;
-            }
-        }
+        var result = await embedder.EmbedAsync(texts!, cancellationToken);
+        return single
+            ? TypedResults.Ok(new EmbeddingResponse(result.Vectors[0], ClipModel.DisplayName, result.Device))
+            : TypedResults.Ok(new EmbeddingsResponse(result.Vectors, ClipModel.DisplayName, result.Device));
     }
 
     /// <summary>The texts of a request, whether it was the single form, or the problem with it.</summary>

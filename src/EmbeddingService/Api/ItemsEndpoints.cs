@@ -62,8 +62,7 @@ public static class ItemsEndpoints
             }
             else
             {
-                var (received, refused) = await ImageForms.ReceiveAsync(context, images, uploads, Form, options.Value,
-                    "Send multipart/form-data with an image in 'file', or JSON with \"vector\".", cancellationToken);
+                var (received, refused) = await ImageForms.ReceiveAsync(context, Form, "Send multipart/form-data with an image in 'file', or JSON with \"vector\".");
                 if (refused is not null) return refused;
                 using (var form = received!)
                 {

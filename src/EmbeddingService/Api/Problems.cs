@@ -24,27 +24,6 @@ internal static class Problems
     public static ProblemHttpResult Unavailable(HttpContext context, int retryAfterSeconds, string detail, string reason) =>
         Of(context, new ApiError(StatusCodes.Status503ServiceUnavailable, detail, reason, retryAfterSeconds));
 
-    /// <summary>FastAPI's answer to a missing form field, as problem JSON with FastAPI's error entry beside it.</summary>
-    public static ProblemHttpResult MissingField(string field, string detail) => Create(StatusCodes.Status422UnprocessableEntity, detail,
-        new Dictionary<string, object?>
-        {
-            ["errors"] = new[] { new Dictionary<string, object?> { ["type"] = "missing", ["loc"] = new[] { "body", field }, ["msg"] = "Field required" } },
-        });
-
-    /// <summary>Runs a check that refuses from the headers alone (model not ready, pipeline full); null when it passes.</summary>
-    public static ProblemHttpResult? Refusal(HttpContext context, Action check, ApiOptions options)
-    {
-        try
-        {
-            check();
-            return null;
-        }
-        catch (Exception e) when (Embedding(context, e, options) is { } problem)
-        {
-            return problem;
-        }
-    }
-
     /// <summary>The answer to an exception from embedding, storage or parsing (<see cref="ApiError.From"/>); null for real faults.</summary>
     public static ProblemHttpResult? Embedding(HttpContext context, Exception exception, ApiOptions options) =>
         ApiError.From(exception, options) is { } error ? Of(context, error) : null;
@@ -54,11 +33,6 @@ internal static class Problems
         exception is EmbeddingService.Storage.StorageNotConfiguredException or EmbeddingService.Storage.StorageUnavailableException
             ? Of(context, ApiError.From(exception, null)!)
             : null;
-
-    /// <summary>The answer to a multipart body that could not be received.</summary>
-    public static ProblemHttpResult Upload(HttpContext context, UploadFailure failure, string fileField) => failure.Kind == UploadFailureKind.NotMultipart
-        ? MissingField(fileField, $"Send the image as multipart/form-data with a field named '{fileField}'.")
-        : Body(context, failure);
 
     /// <summary>The answer to any body that could not be received (<see cref="ApiError.Upload"/>).</summary>
     public static ProblemHttpResult Body(HttpContext context, UploadFailure failure) => Of(context, ApiError.Upload(failure));

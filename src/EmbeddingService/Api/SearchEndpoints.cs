@@ -47,8 +47,7 @@ public static class SearchEndpoints
             }
             else
             {
-                var (received, refused) = await ImageForms.ReceiveAsync(context, images, uploads, Form, options.Value,
-                    "Send a photo as multipart 'file', or JSON with \"text\", \"vector\" or \"item_id\".", cancellationToken);
+                var (received, refused) = await ImageForms.ReceiveAsync(context, Form, "Send a photo as multipart 'file', or JSON with \"text\", \"vector\" or \"item_id\".");
                 if (refused is not null) return refused;
                 using (var form = received!)
                 {
