@@ -18,6 +18,9 @@ public static class EmbedImageEndpoints
             .WithName("EmbedImage")
             .WithSummary("Embed an image")
             .WithDescription("Upload an image as multipart/form-data field 'file'; returns its L2-normalized 512-d CLIP embedding.")
+            .WithTags(ApiDocs.Embeddings)
+            .Produces<EmbeddingResponse>()
+            .AnswersProblems(400, 408, 413, 422, 503)
             .WithApiErrors()
             .DisableAntiforgery();
         return app;

@@ -20,6 +20,8 @@ public static class EmbedImagesEndpoints
                 "{\"embeddings\": [[512 floats], ...]} in the order of the parts. If any image is unusable, nothing is returned: " +
                 "the first bad part decides the status (413 for an image over MAX_IMAGE_PIXELS, else 400) and the detail names each bad part by index and filename.")
             .Produces<EmbeddingsResponse>()
+            .WithTags(ApiDocs.Embeddings)
+            .AnswersProblems(400, 408, 413, 422, 503)
             .WithApiErrors()
             .DisableAntiforgery();
         return app;

@@ -21,6 +21,8 @@ public static class EmbedTextEndpoints
             .Accepts<TextRequest>("application/json")
             .Produces<EmbeddingResponse>()
             .Produces<EmbeddingsResponse>()
+            .WithTags(ApiDocs.Embeddings)
+            .AnswersProblems(400, 408, 413, 422, 503)
             .WithApiErrors();
         return app;
     }

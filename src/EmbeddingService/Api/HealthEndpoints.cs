@@ -17,14 +17,14 @@ public static class HealthEndpoints
     public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder app)
     {
         // Probes never need a key and are never rate-limited: an orchestrator has neither.
-        app.MapGet("/health", HealthAsync).WithName("Health").WithSummary("Service health").AllowAnonymous().DisableRateLimiting();
+        app.MapGet("/health", HealthAsync).WithName("Health").WithTags(ApiDocs.Operations).WithSummary("Service health").Produces<HealthResponse>(StatusCodes.Status503ServiceUnavailable).AllowAnonymous().DisableRateLimiting();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteProbeAsync })
-            .AllowAnonymous().DisableRateLimiting().WithSummary("Liveness: the process answers");
+            .AllowAnonymous().DisableRateLimiting().WithTags(ApiDocs.Operations).WithSummary("Liveness: the process answers");
         app.MapHealthChecks("/health/ready", new HealthCheckOptions
         {
             Predicate = check => check.Tags.Contains(ReadinessChecks.Tag),
             ResponseWriter = WriteProbeAsync,
-        }).AllowAnonymous().DisableRateLimiting().WithSummary("Readiness: model loaded, database reachable when configured, not stopping");
+        }).AllowAnonymous().DisableRateLimiting().WithTags(ApiDocs.Operations).WithSummary("Readiness: model loaded, database reachable when configured, not stopping");
         return app;
     }
 

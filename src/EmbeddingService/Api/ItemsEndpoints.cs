@@ -22,15 +22,21 @@ public static class ItemsEndpoints
 
     public static IEndpointRouteBuilder MapItems(this IEndpointRouteBuilder app)
     {
-        var items = app.MapGroup("/items").WithTags("Items");
+        var items = app.MapGroup("/items").WithTags(ApiDocs.StoreAndSearch);
         items.MapPut("/{id}", PutAsync).WithName("PutItem").WithSummary("Add or replace an item")
             .WithDescription("multipart 'file' (an image) with an optional 'metadata' field (a JSON object), or JSON {\"vector\": [512 floats], " +
                 "\"metadata\": {...}} for vectors computed elsewhere. 201 when new, 200 when replaced.")
+            .Produces<ItemResponse>(StatusCodes.Status200OK).Produces<ItemResponse>(StatusCodes.Status201Created)
+            .AnswersProblems(400, 408, 413, 422, 503)
             .DisableAntiforgery();
-        items.MapGet("/{id}", GetAsync).WithName("GetItem").WithSummary("An item's metadata (and its vector with ?include=embedding)");
-        items.MapGet("/{id}/thumbnail", ThumbnailAsync).WithName("GetThumbnail").WithSummary("An item's thumbnail (JPEG, longest side 256)");
-        items.MapGet("/", ListAsync).WithName("ListItems").WithSummary("Items in id order, a page at a time (?limit=&after=)");
-        items.MapDelete("/{id}", DeleteAsync).WithName("DeleteItem").WithSummary("Delete an item");
+        items.MapGet("/{id}", GetAsync).WithName("GetItem").WithSummary("An item's metadata (and its vector with ?include=embedding)")
+            .AnswersProblems(400, 404, 503);
+        items.MapGet("/{id}/thumbnail", ThumbnailAsync).WithName("GetThumbnail").WithSummary("An item's thumbnail (JPEG, longest side 256)")
+            .Produces(StatusCodes.Status304NotModified).AnswersProblems(400, 404, 503);
+        items.MapGet("/", ListAsync).WithName("ListItems").WithSummary("Items in id order, a page at a time (?limit=&after=)")
+            .AnswersProblems(400, 503);
+        items.MapDelete("/{id}", DeleteAsync).WithName("DeleteItem").WithSummary("Delete an item")
+            .AnswersProblems(400, 404, 503);
         return app;
     }
 

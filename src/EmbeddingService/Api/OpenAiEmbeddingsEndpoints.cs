@@ -24,7 +24,13 @@ public static class OpenAiEmbeddingsEndpoints
             .WithDescription("{\"model\": \"clip\", \"input\": \"red shoes\" | [\"...\", {\"type\": \"image_url\", \"image_url\": {\"url\": \"data:image/jpeg;base64,...\"}}], " +
                 "\"encoding_format\": \"float\" | \"base64\", \"dimensions\": 1-512} -> {\"object\": \"list\", \"data\": [{\"object\": \"embedding\", \"index\": 0, " +
                 "\"embedding\": [...]}], \"model\": ..., \"usage\": {\"prompt_tokens\": n, \"total_tokens\": n}}. prompt_tokens counts text tokens.")
-            .Accepts<JsonElement>("application/json");
+            .Accepts<JsonElement>("application/json")
+            .WithTags(ApiDocs.Embeddings)
+            .Produces(StatusCodes.Status200OK, contentType: "application/json")
+            .Produces<OpenAiErrorEnvelope>(StatusCodes.Status400BadRequest)
+            .Produces<OpenAiErrorEnvelope>(StatusCodes.Status408RequestTimeout)
+            .Produces<OpenAiErrorEnvelope>(StatusCodes.Status413PayloadTooLarge)
+            .Produces<OpenAiErrorEnvelope>(StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 

@@ -50,7 +50,7 @@ public static class ServiceInfoEndpoints
                 Endpoints,
                 "/ui/",
                 CpuInfo.From(Cpu.CpuFeatures.Current)));
-        }).WithName("ServiceInfo").WithSummary("Service information");
+        }).WithName("ServiceInfo").WithTags(ApiDocs.Operations).WithSummary("Service information");
         return app;
     }
 }

@@ -180,3 +180,28 @@ public sealed class RouteFaultTests(ITestOutputHelper output)
         }
     }
 }
+
+/// <summary>/docs groups the routes by what a user does and documents every error status each route answers.</summary>
+public sealed class ApiDocsTests
+{
+    [SharedDataFact]
+    public async Task The_openapi_document_groups_routes_by_task_and_lists_their_error_statuses()
+    {
+        await using var factory = new ServiceFactory(new Dictionary<string, string> { ["MODEL_DIR"] = SharedData.ReferenceModel, ["MODEL_AUTO_DOWNLOAD"] = "false" });
+        using var client = await factory.StartedClientAsync();
+        using var document = JsonDocument.Parse(await client.GetStringAsync(new Uri("/openapi.json", UriKind.Relative)));
+        var operations = document.RootElement.GetProperty("paths").EnumerateObject()
+            .SelectMany(path => path.Value.EnumerateObject().Select(op => (Route: $"{op.Name.ToUpperInvariant()} {path.Name}", Operation: op.Value)))
+            .ToList();
+        var tags = operations.SelectMany(o => o.Operation.GetProperty("tags").EnumerateArray().Select(t => t.GetString())).Distinct().Order().ToList();
+        Assert.Equal(["Embeddings", "Operations", "Store and search"], tags);
+
+        string[] Statuses(string route) => [.. operations.Single(o => o.Route == route).Operation.GetProperty("responses").EnumerateObject().Select(r => r.Name)];
+        foreach (var route in new[] { "POST /embed-image", "POST /embed-images", "POST /embed-text", "POST /v1/embeddings", "PUT /items/{id}", "POST /search" })
+        {
+            Assert.Superset(new HashSet<string> { "200", "400", "408", "413", "503" }, Statuses(route).ToHashSet());
+        }
+
+        Assert.Contains("404", Statuses("GET /items/{id}"));
+    }
+}
