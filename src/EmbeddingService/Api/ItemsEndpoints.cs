@@ -22,7 +22,8 @@ public static class ItemsEndpoints
 
     public static IEndpointRouteBuilder MapItems(this IEndpointRouteBuilder app)
     {
-        var items = app.MapGroup("/items").WithTags(ApiDocs.StoreAndSearch);
+        // Storage and embedding faults (database down, model not ready, a bad image) are answered by the one error filter.
+        var items = app.MapGroup("/items").WithTags(ApiDocs.StoreAndSearch).AddEndpointFilter(new ApiErrorFilter(openAi: false));
         items.MapPut("/{id}", PutAsync).WithName("PutItem").WithSummary("Add or replace an item")
             .WithDescription("multipart 'file' (an image) with an optional 'metadata' field (a JSON object), or JSON {\"vector\": [512 floats], " +
                 "\"metadata\": {...}} for vectors computed elsewhere. 201 when new, 200 when replaced.")
@@ -47,116 +48,84 @@ public static class ItemsEndpoints
             : null;
 
     private static async Task<IResult> PutAsync(string id, HttpContext context, StorageState storage, ImageEmbedder images, UploadReceiver uploads,
-        IOptions<StorageOptions> storageOptions, IOptions<ModelOptions> model, IOptions<ApiOptions> options, CancellationToken cancellationToken)
+        IOptions<StorageOptions> storageOptions, IOptions<ModelOptions> model, CancellationToken cancellationToken)
     {
         if (CheckId(id) is { } badId) return badId;
-        try
-        {
-            var store = storage.Require();
-            var isJson = context.Request.ContentType?.Contains("json", StringComparison.OrdinalIgnoreCase) == true;
-            NewItem item;
-            if (isJson)
-            {
-                var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, VectorBodyBytes, cancellationToken);
-                if (failure is not null) return Problems.Body(context, failure);
-                using (body)
-                {
-                    var (vector, metadata, problem) = ParseVectorBody(body!.Files[0].Content);
-                    if (problem is not null) return problem;
-                    item = new NewItem(id, vector!, ClipModel.DisplayName, Variant(model), null, metadata!, null, null);
-                }
-            }
-            else
-            {
-                var (received, refused) = await ImageForms.ReceiveAsync(context, Form, "Send multipart/form-data with an image in 'file', or JSON with \"vector\".");
-                if (refused is not null) return refused;
-                using (var form = received!)
-                {
-                    var metadata = form.Fields.TryGetValue(MetadataField, out var text) ? text : "{}";
-                    if (CheckMetadata(metadata) is { } badMetadata) return badMetadata;
-                    var content = form.Files[0].Content;
-                    var embedding = await images.EmbedAsync(content, storageOptions.Value.StoreThumbnails, cancellationToken);
-                    item = new NewItem(id, embedding.Vector, ClipModel.DisplayName, Variant(model), Convert.ToHexStringLower(SHA256.HashData(content.Span)), metadata,
-                        embedding.Thumbnail, embedding.Thumbnail is null ? null : ThumbnailMaker.ContentType);
-                }
-            }
+        var store = storage.Require();
+        var (item, problem) = context.Request.HasJsonContentType()
+            ? await VectorItemAsync(id, context, uploads, Variant(model), cancellationToken)
+            : await ImageItemAsync(id, context, images, storageOptions.Value.StoreThumbnails, Variant(model), cancellationToken);
+        if (problem is not null) return problem;
+        var (created, stored) = await store.UpsertAsync(item!, cancellationToken);
+        var response = ItemResponse.From(stored);
+        return created ? TypedResults.Created($"/items/{Uri.EscapeDataString(id)}", response) : TypedResults.Ok(response);
+    }
 
-            var (created, stored) = await store.UpsertAsync(item, cancellationToken);
-            var response = ItemResponse.From(stored);
-            return created ? TypedResults.Created($"/items/{Uri.EscapeDataString(id)}", response) : TypedResults.Ok(response);
-        }
-        catch (Exception e) when (Problems.Embedding(context, e, options.Value) is { } problem)
+    /// <summary>JSON <c>{"vector": [512], "metadata": {...}}</c>: a vector computed elsewhere; no model needed.</summary>
+    private static async Task<(NewItem? Item, IResult? Problem)> VectorItemAsync(string id, HttpContext context, UploadReceiver uploads, string variant, CancellationToken cancellationToken)
+    {
+        var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, VectorBodyBytes, cancellationToken);
+        if (failure is not null) return (null, Problems.Body(context, failure));
+        using (body)
         {
-            return problem;
+            var (vector, metadata, problem) = ParseVectorBody(body!.Files[0].Content);
+            return problem is not null ? (null, problem) : (new NewItem(id, vector!, ClipModel.DisplayName, variant, null, metadata!, null, null), null);
         }
     }
 
-    private static async Task<IResult> GetAsync(string id, string? include, HttpContext context, StorageState storage, CancellationToken cancellationToken)
+    /// <summary>multipart <c>file</c> (+ <c>metadata</c>): the image embedded, with its SHA-256 and thumbnail.</summary>
+    private static async Task<(NewItem? Item, IResult? Problem)> ImageItemAsync(string id, HttpContext context, ImageEmbedder images, bool thumbnails, string variant,
+        CancellationToken cancellationToken)
+    {
+        var (received, refused) = await ImageForms.ReceiveAsync(context, Form, "Send multipart/form-data with an image in 'file', or JSON with \"vector\".");
+        if (refused is not null) return (null, refused);
+        using var form = received!;
+        var metadata = form.Fields.TryGetValue(MetadataField, out var text) ? text : "{}";
+        if (CheckMetadata(metadata) is { } badMetadata) return (null, badMetadata);
+        var content = form.Files[0].Content;
+        var embedding = await images.EmbedAsync(content, thumbnails, cancellationToken);
+        return (new NewItem(id, embedding.Vector, ClipModel.DisplayName, variant, Convert.ToHexStringLower(SHA256.HashData(content.Span)), metadata,
+            embedding.Thumbnail, embedding.Thumbnail is null ? null : ThumbnailMaker.ContentType), null);
+    }
+
+    private static async Task<IResult> GetAsync(string id, string? include, StorageState storage, CancellationToken cancellationToken)
     {
         if (CheckId(id) is { } badId) return badId;
-        try
-        {
-            var item = await storage.Require().GetAsync(id, include == "embedding", cancellationToken);
-            return item is null ? NotFound(id) : TypedResults.Ok(ItemResponse.From(item));
-        }
-        catch (Exception e) when (Problems.Storage(context, e) is { } problem)
-        {
-            return problem;
-        }
+        var item = await storage.Require().GetAsync(id, include == "embedding", cancellationToken);
+        return item is null ? NotFound(id) : TypedResults.Ok(ItemResponse.From(item));
     }
 
     private static async Task<IResult> ThumbnailAsync(string id, HttpContext context, StorageState storage, CancellationToken cancellationToken)
     {
         if (CheckId(id) is { } badId) return badId;
-        try
+        var thumbnail = await storage.Require().GetThumbnailAsync(id, cancellationToken);
+        if (thumbnail is null)
         {
-            var thumbnail = await storage.Require().GetThumbnailAsync(id, cancellationToken);
-            if (thumbnail is null)
-            {
-                return Problems.Create(StatusCodes.Status404NotFound, $"Item '{id}' does not exist or has no thumbnail.");
-            }
+            return Problems.Create(StatusCodes.Status404NotFound, $"Item '{id}' does not exist or has no thumbnail.");
+        }
 
-            context.Response.Headers.ETag = thumbnail.ETag;
-            context.Response.Headers.CacheControl = "public, max-age=300";
-            return context.Request.Headers.IfNoneMatch.Contains(thumbnail.ETag)
-                ? TypedResults.StatusCode(StatusCodes.Status304NotModified)
-                : TypedResults.File(thumbnail.Bytes, thumbnail.ContentType);
-        }
-        catch (Exception e) when (Problems.Storage(context, e) is { } problem)
-        {
-            return problem;
-        }
+        context.Response.Headers.ETag = thumbnail.ETag;
+        context.Response.Headers.CacheControl = "public, max-age=300";
+        return context.Request.Headers.IfNoneMatch.Contains(thumbnail.ETag)
+            ? TypedResults.StatusCode(StatusCodes.Status304NotModified)
+            : TypedResults.File(thumbnail.Bytes, thumbnail.ContentType);
     }
 
-    private static async Task<IResult> ListAsync(int? limit, string? after, HttpContext context, StorageState storage, CancellationToken cancellationToken)
+    private static async Task<IResult> ListAsync(int? limit, string? after, StorageState storage, CancellationToken cancellationToken)
     {
         if (limit is < 1 or > 1000)
         {
             return Problems.Create(StatusCodes.Status422UnprocessableEntity, "limit must be from 1 to 1000.");
         }
 
-        try
-        {
-            var (items, next) = await storage.Require().ListAsync(limit ?? 50, after, cancellationToken);
-            return TypedResults.Ok(new ItemPage([.. items.Select(ItemResponse.From)], next));
-        }
-        catch (Exception e) when (Problems.Storage(context, e) is { } problem)
-        {
-            return problem;
-        }
+        var (items, next) = await storage.Require().ListAsync(limit ?? 50, after, cancellationToken);
+        return TypedResults.Ok(new ItemPage([.. items.Select(ItemResponse.From)], next));
     }
 
-    private static async Task<IResult> DeleteAsync(string id, HttpContext context, StorageState storage, CancellationToken cancellationToken)
+    private static async Task<IResult> DeleteAsync(string id, StorageState storage, CancellationToken cancellationToken)
     {
         if (CheckId(id) is { } badId) return badId;
-        try
-        {
-            return await storage.Require().DeleteAsync(id, cancellationToken) ? TypedResults.NoContent() : NotFound(id);
-        }
-        catch (Exception e) when (Problems.Storage(context, e) is { } problem)
-        {
-            return problem;
-        }
+        return await storage.Require().DeleteAsync(id, cancellationToken) ? TypedResults.NoContent() : NotFound(id);
     }
 
     internal static ProblemHttpResult NotFound(string id) => Problems.Create(StatusCodes.Status404NotFound, $"There is no item '{id}'.");

@@ -25,6 +25,7 @@ public static class OpenAiEmbeddingsEndpoints
                 "\"encoding_format\": \"float\" | \"base64\", \"dimensions\": 1-512} -> {\"object\": \"list\", \"data\": [{\"object\": \"embedding\", \"index\": 0, " +
                 "\"embedding\": [...]}], \"model\": ..., \"usage\": {\"prompt_tokens\": n, \"total_tokens\": n}}. prompt_tokens counts text tokens.")
             .Accepts<JsonElement>("application/json")
+            .AddEndpointFilter(new ApiErrorFilter(openAi: true))
             .WithTags(ApiDocs.Embeddings)
             .Produces(StatusCodes.Status200OK, contentType: "application/json")
             .Produces<OpenAiErrorEnvelope>(StatusCodes.Status400BadRequest)
@@ -71,10 +72,6 @@ public static class OpenAiEmbeddingsEndpoints
                 catch (BatchRejectedException e)
                 {
                     return Error(context, ApiError.Batch(e, request.ImageItems.Count, i => $"input[{request.Items[request.ImageItems[i]].Index}]", "input"));
-                }
-                catch (Exception e) when (ApiError.From(e, options.Value) is { } error)
-                {
-                    return Error(context, error);
                 }
             }
         }

@@ -24,16 +24,6 @@ internal static class Problems
     public static ProblemHttpResult Unavailable(HttpContext context, int retryAfterSeconds, string detail, string reason) =>
         Of(context, new ApiError(StatusCodes.Status503ServiceUnavailable, detail, reason, retryAfterSeconds));
 
-    /// <summary>The answer to an exception from embedding, storage or parsing (<see cref="ApiError.From"/>); null for real faults.</summary>
-    public static ProblemHttpResult? Embedding(HttpContext context, Exception exception, ApiOptions options) =>
-        ApiError.From(exception, options) is { } error ? Of(context, error) : null;
-
-    /// <summary>The answer to storage being off or unreachable; null for anything else.</summary>
-    public static ProblemHttpResult? Storage(HttpContext context, Exception exception) =>
-        exception is EmbeddingService.Storage.StorageNotConfiguredException or EmbeddingService.Storage.StorageUnavailableException
-            ? Of(context, ApiError.From(exception, null)!)
-            : null;
-
     /// <summary>The answer to any body that could not be received (<see cref="ApiError.Upload"/>).</summary>
     public static ProblemHttpResult Body(HttpContext context, UploadFailure failure) => Of(context, ApiError.Upload(failure));
 }

@@ -22,52 +22,48 @@ public static class SearchEndpoints
                 "\"filter\" (a JSON object the metadata must contain) and \"min_score\". -> {\"results\": [{\"id\", \"score\", \"metadata\"}]}, " +
                 "score = cosine similarity, best first.")
             .Produces<SearchResponse>()
+            .WithApiErrors()
             .DisableAntiforgery();
         return app;
     }
 
     private static async Task<IResult> SearchAsync(HttpContext context, StorageState storage, ImageEmbedder images, TextEmbedder texts, UploadReceiver uploads,
-        IOptions<RequestLimits> limits, IOptions<ApiOptions> options, CancellationToken cancellationToken)
+        IOptions<RequestLimits> limits, CancellationToken cancellationToken)
     {
-        try
-        {
-            var store = storage.Require();
-            var isJson = context.Request.ContentType?.Contains("json", StringComparison.OrdinalIgnoreCase) == true;
-            SearchQuery query;
-            if (isJson)
-            {
-                var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, limits.Value.MaxTextBodyBytes, cancellationToken);
-                if (failure is not null) return Problems.Body(context, failure);
-                using (body)
-                {
-                    var (parsed, problem) = await ParseJsonQueryAsync(body!.Files[0].Content, store, texts, limits.Value, cancellationToken);
-                    if (problem is not null) return problem;
-                    query = parsed!;
-                }
-            }
-            else
-            {
-                var (received, refused) = await ImageForms.ReceiveAsync(context, Form, "Send a photo as multipart 'file', or JSON with \"text\", \"vector\" or \"item_id\".");
-                if (refused is not null) return refused;
-                using (var form = received!)
-                {
-                    var (k, filter, minScore, problem) = Options(
-                        form.Fields.TryGetValue("k", out var kText) ? kText : null,
-                        form.Fields.TryGetValue("filter", out var filterText) ? filterText : null,
-                        form.Fields.TryGetValue("min_score", out var minText) ? minText : null);
-                    if (problem is not null) return problem;
-                    var embedding = await images.EmbedAsync(form.Files[0].Content, cancellationToken);
-                    query = new SearchQuery(embedding.Vector, k, filter, minScore, null);
-                }
-            }
+        var store = storage.Require();
+        var (query, problem) = context.Request.HasJsonContentType()
+            ? await JsonQueryAsync(context, store, texts, uploads, limits.Value, cancellationToken)
+            : await PhotoQueryAsync(context, images, cancellationToken);
+        if (problem is not null) return problem;
+        var hits = await store.SearchAsync(query!, cancellationToken);
+        return TypedResults.Ok(new SearchResponse([.. hits.Select(SearchResult.From)]));
+    }
 
-            var hits = await store.SearchAsync(query, cancellationToken);
-            return TypedResults.Ok(new SearchResponse([.. hits.Select(SearchResult.From)]));
-        }
-        catch (Exception e) when (Problems.Embedding(context, e, options.Value) is { } problem)
+    /// <summary>JSON <c>{"text" | "vector" | "item_id", "k", "filter", "min_score"}</c>.</summary>
+    private static async Task<(SearchQuery? Query, IResult? Problem)> JsonQueryAsync(HttpContext context, IVectorStore store, TextEmbedder texts, UploadReceiver uploads,
+        RequestLimits limits, CancellationToken cancellationToken)
+    {
+        var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, limits.MaxTextBodyBytes, cancellationToken);
+        if (failure is not null) return (null, Problems.Body(context, failure));
+        using (body)
         {
-            return problem;
+            return await ParseJsonQueryAsync(body!.Files[0].Content, store, texts, limits, cancellationToken);
         }
+    }
+
+    /// <summary>multipart <c>file</c> (a photo) with <c>k</c>, <c>filter</c>, <c>min_score</c> as form fields.</summary>
+    private static async Task<(SearchQuery? Query, IResult? Problem)> PhotoQueryAsync(HttpContext context, ImageEmbedder images, CancellationToken cancellationToken)
+    {
+        var (received, refused) = await ImageForms.ReceiveAsync(context, Form, "Send a photo as multipart 'file', or JSON with \"text\", \"vector\" or \"item_id\".");
+        if (refused is not null) return (null, refused);
+        using var form = received!;
+        var (k, filter, minScore, problem) = Options(
+            form.Fields.TryGetValue("k", out var kText) ? kText : null,
+            form.Fields.TryGetValue("filter", out var filterText) ? filterText : null,
+            form.Fields.TryGetValue("min_score", out var minText) ? minText : null);
+        if (problem is not null) return (null, problem);
+        var embedding = await images.EmbedAsync(form.Files[0].Content, cancellationToken);
+        return (new SearchQuery(embedding.Vector, k, filter, minScore, null), null);
     }
 
     private static async Task<(SearchQuery? Query, ProblemHttpResult? Problem)> ParseJsonQueryAsync(ReadOnlyMemory<byte> json, IVectorStore store, TextEmbedder texts,
