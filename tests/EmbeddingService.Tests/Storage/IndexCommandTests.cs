@@ -43,35 +43,13 @@ public sealed class IndexCommandTests
     public async Task Ctrl_C_stops_cleanly_and_a_rerun_finishes_the_rest()
     {
         await using var database = await TestDatabase.CreateAsync();
-        using var folder = new TempDirectory("catalog");
-        var photos = new[] { "chelsea.png", "coffee.png", "astronaut.png", "camera.png", "coffee-progressive.jpg" };
-        for (var i = 0; i < 400; i++) File.Copy(SharedData.Image(photos[i % photos.Length]), folder.Combine($"{i:D3}-{photos[i % photos.Length]}"));
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Processes.ServiceAssembly(), "index", folder.Path, "--batch", "2"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.Environment["DATABASE_URL"] = database.Url;
-        start.Environment["MODEL_DIR"] = SharedData.ReferenceModel;
-        start.Environment["MODEL_AUTO_DOWNLOAD"] = "false";
-        using var process = System.Diagnostics.Process.Start(start)!;
+        using var folder = Catalog();
+        using var process = StartIndexer(folder.Path, database.Url);
         var output = process.StandardOutput.ReadToEndAsync();
         _ = process.StandardError.ReadToEndAsync();
 
         // Once the first batches are written, Ctrl-C.
-        async Task<long> Rows()
-        {
-            try
-            {
-                return await database.ScalarAsync<long>("SELECT count(*) FROM items");
-            }
-            catch (Npgsql.PostgresException e) when (e.SqlState == "42P01")
-            {
-                return 0; // the indexer has not created the schema yet
-            }
-        }
-
-        for (var i = 0; i < 600 && await Rows() == 0; i++) await Task.Delay(20);
+        for (var i = 0; i < 600 && await RowsAsync(database) == 0; i++) await Task.Delay(20);
         await Processes.RunAsync("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await process.WaitForExitAsync(timeout.Token);
@@ -96,18 +74,8 @@ public sealed class IndexCommandTests
         var direct = new Uri(database.Url);
         await using var proxy = new TcpProxy(direct.Port);
         var throughProxy = $"postgresql://{direct.UserInfo}@127.0.0.1:{proxy.Port}{direct.AbsolutePath}";
-        using var folder = new TempDirectory("catalog");
-        var photos = new[] { "chelsea.png", "coffee.png", "astronaut.png", "camera.png", "coffee-progressive.jpg" };
-        for (var i = 0; i < 400; i++) File.Copy(SharedData.Image(photos[i % photos.Length]), folder.Combine($"{i:D3}-{photos[i % photos.Length]}"));
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Processes.ServiceAssembly(), "index", folder.Path, "--batch", "2"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.Environment["DATABASE_URL"] = throughProxy;
-        start.Environment["MODEL_DIR"] = SharedData.ReferenceModel;
-        start.Environment["MODEL_AUTO_DOWNLOAD"] = "false";
-        using var process = System.Diagnostics.Process.Start(start)!;
+        using var folder = Catalog();
+        using var process = StartIndexer(folder.Path, throughProxy);
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
 
@@ -139,6 +107,29 @@ public sealed class IndexCommandTests
         Assert.Equal(0, exitCode);
         Assert.Contains($"skipped {written} unchanged, failed 0", rest, StringComparison.Ordinal);
         Assert.Equal(400L, await RowsAsync(database));
+    }
+
+    /// <summary>400 photos, enough that an index run is still going when a test interrupts it.</summary>
+    private static TempDirectory Catalog()
+    {
+        var folder = new TempDirectory("catalog");
+        var photos = new[] { "chelsea.png", "coffee.png", "astronaut.png", "camera.png", "coffee-progressive.jpg" };
+        for (var i = 0; i < 400; i++) File.Copy(SharedData.Image(photos[i % photos.Length]), folder.Combine($"{i:D3}-{photos[i % photos.Length]}"));
+        return folder;
+    }
+
+    /// <summary>An index run in small batches (many writes), its output redirected.</summary>
+    private static System.Diagnostics.Process StartIndexer(string folder, string databaseUrl)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Processes.ServiceAssembly(), "index", folder, "--batch", "2"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment["DATABASE_URL"] = databaseUrl;
+        start.Environment["MODEL_DIR"] = SharedData.ReferenceModel;
+        start.Environment["MODEL_AUTO_DOWNLOAD"] = "false";
+        return System.Diagnostics.Process.Start(start)!;
     }
 
     private static async Task<long> RowsAsync(TestDatabase database)
