@@ -35,45 +35,16 @@ public static class OpenAiEmbeddingsEndpoints
         return app;
     }
 
-    private static async Task<IResult> EmbedAsync(HttpContext context, TextEmbedder texts, ImageEmbedder images, UploadReceiver uploads, ModelLifecycle.ModelState model,
-        IOptions<RequestLimits> limits, IOptions<UploadOptions> uploadOptions, IOptions<ApiOptions> options, CancellationToken cancellationToken)
+    private static async Task<IResult> EmbedAsync(OpenAiRequestBody body, TextEmbedder texts, ImageEmbedder images, HttpContext context, CancellationToken cancellationToken)
     {
-        // Not now comes first: up to ~180 MB are not received for a model that is not there to embed them.
-        if (model.Serving is null)
+        var request = body.Request!;
+        try
         {
-            return Error(context, ApiError.From(new ModelNotReadyException(model.Status, model.Error), options.Value)!);
+            return await EmbedItemsAsync(request, texts, images, cancellationToken);
         }
-
-        var maxBody = (limits.Value.MaxBatchUploadBytes * 4 / 3) + limits.Value.MaxTextBodyBytes;
-        var (body, failure) = await uploads.ReceiveBodyAsync(context.Request, maxBody, cancellationToken);
-        if (failure is not null)
+        catch (BatchRejectedException e)
         {
-            return Error(context, ApiError.Upload(failure));
-        }
-
-        using (body)
-        {
-            OpenAiRequest request;
-            try
-            {
-                request = OpenAiRequest.Parse(body!.Files[0].Content, limits.Value, uploadOptions.Value.MaxUploadBytes);
-            }
-            catch (OpenAiRequestException e)
-            {
-                return Error(context, ApiError.From(e, options.Value)!);
-            }
-
-            using (request)
-            {
-                try
-                {
-                    return await EmbedItemsAsync(request, texts, images, cancellationToken);
-                }
-                catch (BatchRejectedException e)
-                {
-                    return Error(context, ApiError.Batch(e, request.ImageItems.Count, i => $"input[{request.Items[request.ImageItems[i]].Index}]", "input"));
-                }
-            }
+            return Error(context, ApiError.Batch(e, request.ImageItems.Count, i => $"input[{request.Items[request.ImageItems[i]].Index}]", "input"));
         }
     }
 
@@ -154,6 +125,51 @@ public static class OpenAiEmbeddingsEndpoints
                 _ => null,
             })), ApiJsonContext.Default.OpenAiErrorEnvelope, statusCode: status);
     }
+}
+
+/// <summary>
+/// The intake of <c>/v1/embeddings</c>: refused when the model is not ready (before up to ~180 MB are received for
+/// nothing), then the body received and parsed into items; the body's bytes go as soon as the items hold what they need.
+/// </summary>
+public sealed class OpenAiRequestBody : IIntake
+{
+    private OpenAiRequestBody(OpenAiRequest? request, ApiError? refusal) => (Request, Refusal) = (request, refusal);
+
+    public ApiError? Refusal { get; }
+
+    internal OpenAiRequest? Request { get; }
+
+    public static async ValueTask<OpenAiRequestBody?> BindAsync(HttpContext context)
+    {
+        var services = context.RequestServices;
+        var options = services.GetRequiredService<IOptions<ApiOptions>>().Value;
+        if (services.GetRequiredService<ModelLifecycle.ModelState>() is { Serving: null } model)
+        {
+            return new(null, ApiError.From(new ModelNotReadyException(model.Status, model.Error), options));
+        }
+
+        var limits = services.GetRequiredService<IOptions<RequestLimits>>().Value;
+        var maxBody = (limits.MaxBatchUploadBytes * 4 / 3) + limits.MaxTextBodyBytes;
+        var (body, failure) = await services.GetRequiredService<UploadReceiver>().ReceiveBodyAsync(context.Request, maxBody, context.RequestAborted);
+        if (failure is not null)
+        {
+            return new(null, ApiError.Upload(failure));
+        }
+
+        using (body)
+        {
+            try
+            {
+                return new(OpenAiRequest.Parse(body!.Files[0].Content, limits, services.GetRequiredService<IOptions<UploadOptions>>().Value.MaxUploadBytes), null);
+            }
+            catch (OpenAiRequestException e)
+            {
+                return new(null, ApiError.From(e, options));
+            }
+        }
+    }
+
+    public void Dispose() => Request?.Dispose();
 }
 
 /// <summary>A parsed request: its items in order (text, or an image decoded into a buffer), and the options.</summary>
