@@ -66,6 +66,8 @@ public static class Int8Saturation
         }
 
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        // The s8 forms this replaces, dropped below once no node reads them (other initializers are left alone).
+        var replaced = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in nodes.Where(n => risky.ContainsKey(n.Input[Ops[n.OpType].Weight])))
         {
             var (weightInput, zeroPointInput, _, _) = Ops[node.OpType];
@@ -73,11 +75,12 @@ public static class Int8Saturation
             var unsignedName = weight.Name + "_u8";
             if (!initializers.ContainsKey(unsignedName))
             {
-                var values = SignedBytes(weight);
+                var values = OnnxTensors.Bytes(weight);
                 Int8Weights.ToUnsigned(values);
-                Add(graph, initializers, Tensor(unsignedName, values, weight.Dims));
+                Add(graph, initializers, OnnxTensors.Create(unsignedName, DataType.Uint8, values, [.. weight.Dims]));
             }
 
+            replaced.Add(weight.Name);
             node.Input[weightInput] = unsignedName;
             var hasZeroPoint = node.Input.Count > zeroPointInput && node.Input[zeroPointInput].Length > 0;
             byte[] zeroPoints;
@@ -85,7 +88,8 @@ public static class Int8Saturation
             if (hasZeroPoint)
             {
                 var zeroPoint = initializers[node.Input[zeroPointInput]];
-                (zeroPoints, dims) = (SignedBytes(zeroPoint), [.. zeroPoint.Dims]);
+                replaced.Add(zeroPoint.Name);
+                (zeroPoints, dims) = (OnnxTensors.Bytes(zeroPoint), [.. zeroPoint.Dims]);
                 Int8Weights.ToUnsigned(zeroPoints);
             }
             else
@@ -99,7 +103,7 @@ public static class Int8Saturation
             var zeroPointName = unsignedName + "_zero_point";
             if (!initializers.ContainsKey(zeroPointName))
             {
-                Add(graph, initializers, Tensor(zeroPointName, zeroPoints, dims));
+                Add(graph, initializers, OnnxTensors.Create(zeroPointName, DataType.Uint8, zeroPoints, dims));
             }
 
             while (node.Input.Count <= zeroPointInput) node.Input.Add(string.Empty);
@@ -107,7 +111,7 @@ public static class Int8Saturation
         }
 
         var read = graph.Node.SelectMany(n => n.Input).ToHashSet(StringComparer.Ordinal);
-        foreach (var unread in graph.Initializer.Where(t => !read.Contains(t.Name)).ToList()) graph.Initializer.Remove(unread);
+        foreach (var unread in graph.Initializer.Where(t => replaced.Contains(t.Name) && !read.Contains(t.Name)).ToList()) graph.Initializer.Remove(unread);
         return risky.Count;
     }
 
@@ -139,7 +143,7 @@ public static class Int8Saturation
                 continue;
             }
 
-            var values = SignedBytes(weight);
+            var values = OnnxTensors.Bytes(weight);
             var count = op.Layout == Layout.MatMul
                 ? Int8Weights.RiskyPairs(values, (int)weight.Dims[^2], (int)weight.Dims[^1])
                 : Int8Weights.LargeValues(values);
@@ -147,24 +151,6 @@ public static class Int8Saturation
         }
 
         return (nodes, signed, risky);
-    }
-
-    /// <summary>An s8 tensor's values, from raw data or from int32_data (where ONNX stores small integer types otherwise).</summary>
-    private static byte[] SignedBytes(TensorProto tensor)
-    {
-        if (tensor.DataLocation == TensorProto.Types.DataLocation.External)
-        {
-            throw new InvalidDataException($"Tensor {tensor.Name} keeps its data in an external file, which this version does not read.");
-        }
-
-        return tensor.RawData.Length > 0 ? tensor.RawData.ToByteArray() : [.. tensor.Int32Data.Select(v => (byte)(sbyte)v)];
-    }
-
-    private static TensorProto Tensor(string name, byte[] values, IEnumerable<long> dims)
-    {
-        var tensor = new TensorProto { Name = name, DataType = (int)DataType.Uint8, RawData = ByteString.CopyFrom(values) };
-        tensor.Dims.AddRange(dims);
-        return tensor;
     }
 
     private static void Add(GraphProto graph, Dictionary<string, TensorProto> initializers, TensorProto tensor)

@@ -1,7 +1,4 @@
-using EmbeddingService.Imaging;
-using EmbeddingService.Inference;
 using EmbeddingService.Uploads;
-using EmbeddingService.Telemetry;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace EmbeddingService.Api;
@@ -19,10 +16,6 @@ internal static class Problems
         error.Apply(context);
         return Create(error.Status, error.Message, error.Extensions is null ? null : new Dictionary<string, object?>(error.Extensions));
     }
-
-    /// <summary>A 503 with Retry-After, for "not now" rather than "never".</summary>
-    public static ProblemHttpResult Unavailable(HttpContext context, int retryAfterSeconds, string detail, string reason) =>
-        Of(context, new ApiError(StatusCodes.Status503ServiceUnavailable, detail, reason, retryAfterSeconds));
 
     /// <summary>The answer to any body that could not be received (<see cref="ApiError.Upload"/>).</summary>
     public static ProblemHttpResult Body(HttpContext context, UploadFailure failure) => Of(context, ApiError.Upload(failure));
