@@ -49,6 +49,15 @@ public sealed partial class OrtSessionFactory(InferenceOptions options, ILogger 
     /// <summary>The graph rewritten so it cannot saturate this CPU's int8 kernel, or null when the file is right as it is.</summary>
     private byte[]? ExactInt8Graph(string modelPath)
     {
+        var kernel = _cpu.Int8Kernel;
+        var (file, label) = (Path.GetFileName(modelPath), kernel.Label());
+        if (!kernel.SaturatesOnPairs())
+        {
+            // Nothing to decide from the graph: reading a ~100 MB file at start would only produce a log line.
+            LogInt8ExactHere(logger, file, label);
+            return null;
+        }
+
         Onnx.Proto.ModelProto model;
         try
         {
@@ -61,17 +70,10 @@ public sealed partial class OrtSessionFactory(InferenceOptions options, ILogger 
         }
 
         var report = Onnx.Int8Saturation.Inspect(model);
-        var kernel = _cpu.Int8Kernel;
-        var (file, found, label) = (Path.GetFileName(modelPath), report.Describe(), kernel.Label());
+        var found = report.Describe();
         if (!report.CanSaturate)
         {
             LogInt8Safe(logger, file, found, label);
-            return null;
-        }
-
-        if (!kernel.SaturatesOnPairs())
-        {
-            LogInt8ExactHere(logger, file, found, label);
             return null;
         }
 
@@ -138,8 +140,8 @@ public sealed partial class OrtSessionFactory(InferenceOptions options, ILogger 
     [LoggerMessage(Level = LogLevel.Information, Message = "{File}: {Report}; no pair can saturate an int8 kernel (this CPU's: {Kernel})")]
     private static partial void LogInt8Safe(ILogger logger, string file, string report, string kernel);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "{File}: {Report}; exact on this CPU's int8 kernel ({Kernel}), but it would saturate on AVX2 CPUs without VNNI, where it is served through u8 kernels (slower): 'quantize' writes a file fast and exact on both")]
-    private static partial void LogInt8ExactHere(ILogger logger, string file, string report, string kernel);
+    [LoggerMessage(Level = LogLevel.Information, Message = "{File}: this CPU's int8 kernel ({Kernel}) adds products in int32, so every int8 product is exact here; on AVX2 CPUs without VNNI the service checks the file's weights and serves any that could saturate through exact u8 kernels")]
+    private static partial void LogInt8ExactHere(ILogger logger, string file, string kernel);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{File}: {Report}; this CPU's int8 kernel ({Kernel}) adds product pairs in int16 and would saturate on them, giving wrong vectors, so those {Weights} weights are served as the same values in u8 (exact, slower). 'EmbeddingService quantize --dir MODEL_DIR' writes a file that is exact at full speed on every CPU")]
     private static partial void LogInt8Repaired(ILogger logger, string file, string report, string kernel, int weights);
