@@ -50,15 +50,15 @@ public sealed class UploadReceiver : IDisposable
                 "Send the request as multipart/form-data with a boundary of 1 to 70 characters."));
         }
 
-        return CloseAfterFailure(request, await ReceiveWithinBoundsAsync((form, token) => ReadPartsAsync(request, boundary, spec, form, token), cancellationToken));
+        return await ReceiveWithinBoundsAsync((form, token) => ReadPartsAsync(request, boundary, spec, form, token), cancellationToken);
     }
 
     /// <summary>Receives a whole body (JSON) of at most <paramref name="maxBytes"/>, under the same bounds as uploads.</summary>
-    public async Task<(ReceivedForm? Form, UploadFailure? Failure)> ReceiveBodyAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
+    public Task<(ReceivedForm? Form, UploadFailure? Failure)> ReceiveBodyAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         LimitBody(request, maxBytes);
-        return CloseAfterFailure(request, await ReceiveWithinBoundsAsync(async (form, token) =>
+        return ReceiveWithinBoundsAsync(async (form, token) =>
         {
             var (buffer, length) = await ReadSectionAsync(new RequestBodyStream(request.BodyReader), maxBytes, form.Memory, token);
             if (buffer is null)
@@ -69,25 +69,10 @@ public sealed class UploadReceiver : IDisposable
 
             form.Add(new UploadedFile(null, buffer, length));
             return null;
-        }, cancellationToken));
+        }, cancellationToken);
     }
 
     public void Dispose() => _slots.Dispose();
-
-    /// <summary>
-    /// A refused body is left unread, or its read was cancelled mid-way (the deadline): the answer closes the
-    /// connection, so Kestrel neither reads the rest of an unwanted upload nor tries to drain a reader whose read was
-    /// cancelled, which it logs as an error with a stack trace for every stalled client.
-    /// </summary>
-    private static (ReceivedForm? Form, UploadFailure? Failure) CloseAfterFailure(HttpRequest request, (ReceivedForm? Form, UploadFailure? Failure) result)
-    {
-        if (result.Failure is not null)
-        {
-            request.HttpContext.Response.Headers.Connection = "close";
-        }
-
-        return result;
-    }
 
     /// <summary>
     /// Runs <paramref name="read"/> holding an upload slot, with the upload deadline, into a form whose buffers are
