@@ -74,7 +74,8 @@ public static class GracefulShutdownExtensions
     /// <summary>
     /// Counts requests in flight; once draining, refuses new ones with 503 and Retry-After. A client still sending its
     /// body when refused would see its connection reset once the server closes, instead of the answer: the body is read
-    /// and thrown away first (bounded in bytes and time), and the answer closes the connection.
+    /// and thrown away first (bounded in bytes and time). No <c>Connection: close</c>: past the bound, Kestrel's own
+    /// drain reads the rest, where closing would reset the client (measured earlier: docs/decisions.md).
     /// </summary>
     public static WebApplication UseDraining(this WebApplication app)
     {
@@ -93,7 +94,6 @@ public static class GracefulShutdownExtensions
             if (!draining.TryEnter())
             {
                 await DiscardBodyAsync(context);
-                context.Response.Headers.Connection = "close";
                 Refusals.Note(context, "shutting_down");
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 context.Response.Headers.RetryAfter = "1";
@@ -139,7 +139,7 @@ public static class GracefulShutdownExtensions
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or BadHttpRequestException)
         {
-            // Too slow, too large or broken: answered all the same, and the connection closes.
+            // Too slow, too large or broken: answered all the same; Kestrel drains what is left.
         }
         finally
         {
