@@ -41,6 +41,13 @@ public static class QuantizeCommand
         var variantName = settings.Variant == ModelVariant.Fp16 ? VariantRewriter.Float16 : VariantRewriter.Quantized;
         var staging = Path.Combine(settings.Directory, $".quantize-{variantName}-{Environment.ProcessId}");
         var staged = new ModelFiles(staging, settings.Variant);
+        // Checked before anything is made, so a wrong --dir leaves no staging folder (nor a model directory) behind.
+        if (new[] { files.VisionModel, files.TextModel }.FirstOrDefault(f => !File.Exists(f)) is { } missing)
+        {
+            Console.Error.WriteLine($"{missing} does not exist: quantize reads a model directory's fp32 towers.");
+            return 1;
+        }
+
         try
         {
             Directory.CreateDirectory(Path.Combine(staging, "onnx"));
@@ -51,12 +58,6 @@ public static class QuantizeCommand
 
             foreach (var (source, destination) in new[] { (files.VisionModel, staged.VisionModel), (files.TextModel, staged.TextModel) })
             {
-                if (!File.Exists(source))
-                {
-                    Console.Error.WriteLine($"{source} does not exist: quantize reads a model directory's fp32 towers.");
-                    return 1;
-                }
-
                 if (Rewrite(source, destination, variantName, settings) is { } error)
                 {
                     Console.Error.WriteLine($"{source}: {error}");
@@ -99,7 +100,7 @@ public static class QuantizeCommand
         }
 
         Console.WriteLine($"checked on this CPU: {Cpu.CpuFeatures.Current.Describe()}");
-        Console.WriteLine($"probe set: {(settings.ProbeImages is { } folder ? $"the images in {folder}" : "12 generated images")} and 16 texts");
+        Console.WriteLine($"probe set: {(settings.ProbeImages is { } folder ? $"the images in {folder}" : $"{VariantCheck.GeneratedImages} generated images")} and {VariantCheck.TextCount} texts");
         foreach (var distance in distances) Console.WriteLine($"  {distance}");
         var worst = distances.Count == 0 ? 0 : distances.Max(d => d.Max);
         if (worst <= settings.MaxError)

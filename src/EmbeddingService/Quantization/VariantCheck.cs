@@ -16,6 +16,11 @@ public sealed record TowerDistance(string Tower, int Items, double Max, double M
 public static class VariantCheck
 {
     /// <summary>Product-search queries of the lengths clients send, and one that fills the context.</summary>
+    /// <summary>How many scenes are generated when no folder of probe images is given.</summary>
+    public const int GeneratedImages = 12;
+
+    public static int TextCount => Texts.Length;
+
     private static readonly string[] Texts =
     [
         "red running shoes", "a photo of a dog", "stainless steel water bottle 750 ml", "wooden dining table with six chairs",
@@ -84,7 +89,7 @@ public static class VariantCheck
         return new TowerDistance(tower, count, max, count == 0 ? 0 : sum / count);
     }
 
-    /// <summary>The images of <paramref name="folder"/>, or twelve generated scenes: gradients, shapes, edges and noise.</summary>
+    /// <summary>The images of <paramref name="folder"/>, or <see cref="GeneratedImages"/> generated scenes: gradients, shapes, edges and noise.</summary>
     private static IEnumerable<RgbaImage> ProbeImages(string? folder)
     {
         if (folder is not null)
@@ -109,7 +114,7 @@ public static class VariantCheck
         }
 
         var random = new Random(20261202);
-        for (var n = 0; n < 12; n++)
+        for (var n = 0; n < GeneratedImages; n++)
         {
             var (width, height) = (224 + random.Next(200), 224 + random.Next(200));
             var image = new RgbaImage(width, height);
