@@ -10,6 +10,9 @@ public sealed record FuzzCaseName(string Family, string Name, bool HalfClose);
 /// <summary>What the service answered to one case: the status (0 when it answered nothing) and how long it took.</summary>
 public sealed record FuzzOutcome(FuzzCaseName Case, int Status, double Milliseconds, string? Detail)
 {
+    /// <summary>How the answer began and how reading it ended, kept when no detail was found in it (to tell why).</summary>
+    public string? Raw { get; init; }
+
     /// <summary>
     /// The case closed its side mid-body: Kestrel takes that as the client leaving and aborts the request, so no
     /// answer is expected (the service's log shows whether it handled it cleanly).
@@ -105,9 +108,9 @@ public static class FuzzRunner
             await socket.ConnectAsync(host, port, deadline.Token);
             // The service may answer (and stop reading) before the whole body is sent: send and read at once.
             var send = SendBodyAsync(socket, fuzzCase, deadline.Token);
-            var (status, detail) = await ReadStatusAsync(socket, deadline.Token);
+            var (status, detail, raw) = await ReadStatusAsync(socket, deadline.Token);
             await send;
-            return new FuzzOutcome(name, status, clock.Elapsed.TotalMilliseconds, detail);
+            return new FuzzOutcome(name, status, clock.Elapsed.TotalMilliseconds, detail) { Raw = detail is null ? raw : null };
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -133,10 +136,11 @@ public static class FuzzRunner
     }
 
     /// <summary>Reads the status line and, for error answers, the problem's <c>detail</c> if it comes within the first few KB.</summary>
-    private static async Task<(int Status, string? Detail)> ReadStatusAsync(Socket socket, CancellationToken cancellationToken)
+    private static async Task<(int Status, string? Detail, string Raw)> ReadStatusAsync(Socket socket, CancellationToken cancellationToken)
     {
         var buffer = new byte[16 * 1024];
         var length = 0;
+        var ended = "buffer full";
         while (length < buffer.Length)
         {
             int read;
@@ -146,14 +150,20 @@ public static class FuzzRunner
             }
             catch (SocketException e) when (length == 0)
             {
-                return (0, $"connection failed before any answer: {e.SocketErrorCode}");
+                return (0, $"connection failed before any answer: {e.SocketErrorCode}", e.SocketErrorCode.ToString());
             }
-            catch (SocketException)
+            catch (SocketException e)
             {
+                ended = $"{e.SocketErrorCode} after {length} bytes";
                 break;
             }
 
-            if (read == 0) break;
+            if (read == 0)
+            {
+                ended = $"closed after {length} bytes";
+                break;
+            }
+
             length += read;
             // Enough once the headers are in and the body's first part (the error's detail) with them: up to its
             // Content-Length, to the last chunk of a chunked body, or 4 KB.
@@ -161,22 +171,24 @@ public static class FuzzRunner
             var headerEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
             if (headerEnd >= 0 && BodyComplete(text[..headerEnd], text[(headerEnd + 4)..]))
             {
+                ended = "complete";
                 break;
             }
         }
 
         var response = Encoding.UTF8.GetString(buffer, 0, length);
+        var raw = $"{ended}: {response[..Math.Min(400, response.Length)].ReplaceLineEndings("\\n")}";
         if (!response.StartsWith("HTTP/1.1 ", StringComparison.Ordinal) || response.Length < 12
             || !int.TryParse(response.AsSpan(9, 3), System.Globalization.CultureInfo.InvariantCulture, out var status))
         {
-            return (0, length == 0 ? "connection closed without an answer" : $"not HTTP: {response[..Math.Min(40, response.Length)]}");
+            return (0, length == 0 ? "connection closed without an answer" : $"not HTTP: {response[..Math.Min(40, response.Length)]}", raw);
         }
 
         // A problem's "detail", or the "message" of an error in OpenAI's shape.
         var detailAt = response.IndexOf("\"detail\":\"", StringComparison.Ordinal) is >= 0 and var d ? d + 10
             : response.IndexOf("\"message\":\"", StringComparison.Ordinal) is >= 0 and var m ? m + 11 : -1;
         var detail = detailAt < 0 ? null : response[detailAt..].Split('"')[0];
-        return (status, detail);
+        return (status, detail, raw);
     }
 
     private static bool BodyComplete(string headers, string body)

@@ -1,6 +1,12 @@
+using System.Text.Json.Nodes;
+using Microsoft.OpenApi;
+
 namespace EmbeddingService.Api;
 
-/// <summary>How /docs groups the routes (by what a user does) and which error statuses each route documents.</summary>
+/// <summary>
+/// How /docs describes the routes: groups named for what a user does, the error statuses each route answers, and the
+/// request bodies the route's intake reads by hand (so ASP.NET Core cannot infer them), each set on its own endpoint.
+/// </summary>
 public static class ApiDocs
 {
     public const string Embeddings = "Embeddings";
@@ -17,4 +23,38 @@ public static class ApiDocs
         foreach (var status in statuses.Concat(Always)) builder.ProducesProblem(status);
         return builder;
     }
+
+    /// <summary>A multipart body with the image(s) in <paramref name="field"/>.</summary>
+    public static RouteHandlerBuilder WithMultipartFiles(this RouteHandlerBuilder builder, string field, bool many) =>
+        builder.AddOpenApiOperationTransformer((operation, _, _) =>
+        {
+            var file = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary", Description = "JPEG, PNG, GIF, BMP, WebP or TIFF" };
+            operation.RequestBody = Body("multipart/form-data", new OpenApiSchema
+            {
+                Type = JsonSchemaType.Object,
+                Required = new HashSet<string> { field },
+                Properties = new Dictionary<string, IOpenApiSchema> { [field] = many ? new OpenApiSchema { Type = JsonSchemaType.Array, Items = file } : file },
+            });
+            return Task.CompletedTask;
+        });
+
+    /// <summary>A JSON body with named examples, so the docs page shows requests that work.</summary>
+    public static RouteHandlerBuilder WithRequestExamples(this RouteHandlerBuilder builder, string one, string batch) =>
+        builder.AddOpenApiOperationTransformer((operation, _, _) =>
+        {
+            var body = Body("application/json", new OpenApiSchema { Type = JsonSchemaType.Object });
+            body.Content!["application/json"].Examples = new Dictionary<string, IOpenApiExample>
+            {
+                ["single"] = new OpenApiExample { Value = JsonNode.Parse(one) },
+                ["batch"] = new OpenApiExample { Value = JsonNode.Parse(batch) },
+            };
+            operation.RequestBody = body;
+            return Task.CompletedTask;
+        });
+
+    private static OpenApiRequestBody Body(string contentType, OpenApiSchema schema) => new()
+    {
+        Required = true,
+        Content = new Dictionary<string, OpenApiMediaType> { [contentType] = new() { Schema = schema } },
+    };
 }

@@ -3,57 +3,72 @@ using System.Text.Json.Serialization;
 namespace EmbeddingService.Api;
 
 public sealed record EmbeddingResponse(
-    [property: JsonPropertyName("embedding")] float[] Embedding,
-    [property: JsonPropertyName("model")] string Model,
-    [property: JsonPropertyName("device")] string Device);
+    float[] Embedding,
+    string Model,
+    string Device);
 
 public sealed record EmbeddingsResponse(
-    [property: JsonPropertyName("embeddings")] float[][] Embeddings,
-    [property: JsonPropertyName("model")] string Model,
-    [property: JsonPropertyName("device")] string Device);
+    float[][] Embeddings,
+    string Model,
+    string Device);
 
 /// <summary>The body of <c>POST /embed-text</c>: one of the two.</summary>
 public sealed record TextRequest(
-    [property: JsonPropertyName("text"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Text,
-    [property: JsonPropertyName("texts"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? Texts);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Text,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? Texts);
 
 /// <summary>OpenAI's error shape, used on the OpenAI-compatible route.</summary>
-public sealed record OpenAiErrorEnvelope([property: JsonPropertyName("error")] OpenAiError Error);
+public sealed record OpenAiErrorEnvelope(OpenAiError Error)
+{
+    /// <summary>OpenAI's shape of an <see cref="Errors.ApiError"/>: its type by status class, its code by kind.</summary>
+    public static OpenAiErrorEnvelope From(Errors.ApiError error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        return new(new OpenAiError(error.Message, error.Status >= 500 ? "server_error" : "invalid_request_error", error.Parameter, error.Kind switch
+        {
+            Errors.ErrorKind.TooLarge => "request_too_large",
+            Errors.ErrorKind.TooSlow => "timeout",
+            Errors.ErrorKind.NotFound => "not_found",
+            >= Errors.ErrorKind.NotReady => "service_unavailable",
+            _ => null,
+        }));
+    }
+}
 
 public sealed record OpenAiError(
-    [property: JsonPropertyName("message")] string Message,
-    [property: JsonPropertyName("type")] string Type,
-    [property: JsonPropertyName("param")] string? Param,
-    [property: JsonPropertyName("code")] string? Code);
+    string Message,
+    string Type,
+    string? Param,
+    string? Code);
 
 public sealed record HealthResponse(
-    [property: JsonPropertyName("status")] string Status,
-    [property: JsonPropertyName("model_loaded")] bool ModelLoaded,
-    [property: JsonPropertyName("device")] string Device,
-    [property: JsonPropertyName("detail"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail = null,
-    [property: JsonPropertyName("database"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Database = null);
+    string Status,
+    bool ModelLoaded,
+    string Device,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Database = null);
 
 public sealed record ServiceInfoResponse(
-    [property: JsonPropertyName("service")] string Service,
-    [property: JsonPropertyName("version")] string Version,
-    [property: JsonPropertyName("model")] string Model,
-    [property: JsonPropertyName("model_loaded")] bool ModelLoaded,
-    [property: JsonPropertyName("synthetic_weights")] bool? SyntheticWeights,
-    [property: JsonPropertyName("synthetic_note"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? SyntheticNote,
-    [property: JsonPropertyName("model_variant")] string ModelVariant,
-    [property: JsonPropertyName("embedding_dimension")] int EmbeddingDimension,
-    [property: JsonPropertyName("device")] string Device,
-    [property: JsonPropertyName("endpoints")] IReadOnlyDictionary<string, string> Endpoints,
-    [property: JsonPropertyName("ui")] string Ui,
-    [property: JsonPropertyName("cpu")] CpuInfo Cpu);
+    string Service,
+    string Version,
+    string Model,
+    bool ModelLoaded,
+    bool? SyntheticWeights,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? SyntheticNote,
+    string ModelVariant,
+    int EmbeddingDimension,
+    string Device,
+    IReadOnlyDictionary<string, string> Endpoints,
+    string Ui,
+    CpuInfo Cpu);
 
 /// <summary>The CPU a figure or a vector came from: its name, the instruction sets that matter, and its int8 kernel.</summary>
 public sealed record CpuInfo(
-    [property: JsonPropertyName("name")] string Name,
-    [property: JsonPropertyName("architecture")] string Architecture,
-    [property: JsonPropertyName("instruction_sets")] IReadOnlyList<string> InstructionSets,
-    [property: JsonPropertyName("int8_kernel")] string Int8Kernel,
-    [property: JsonPropertyName("int8_pairs_saturate")] bool Int8PairsSaturate)
+    string Name,
+    string Architecture,
+    IReadOnlyList<string> InstructionSets,
+    string Int8Kernel,
+    bool Int8PairsSaturate)
 {
     public static CpuInfo From(Cpu.CpuFeatures cpu)
     {

@@ -29,35 +29,17 @@ public static class ApiServiceCollectionExtensions
         });
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
             context.ProblemDetails.Detail ??= DefaultDetail(context.HttpContext.Request, context.ProblemDetails.Status));
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            // Every member is the snake_case of its C# name, as the replaced FastAPI service wrote them.
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+        });
         builder.Services.AddOpenApi(o =>
         {
             o.AddDocumentTransformer((document, _, _) =>
             {
                 document.Info = new OpenApiInfo { Title = "Visual search embedding service", Version = "1.0.0" };
-                return Task.CompletedTask;
-            });
-            o.AddOperationTransformer((operation, context, _) =>
-            {
-                switch (context.Description.RelativePath)
-                {
-                    case "embed-image":
-                        operation.RequestBody = MultipartFileBody(EmbedImageEndpoints.FileField, many: false);
-                        break;
-                    case "embed-images":
-                        operation.RequestBody = MultipartFileBody(EmbedImagesEndpoints.FilesField, many: true);
-                        break;
-                    case "embed-text":
-                        operation.RequestBody = JsonBody(
-                            """{"texts": ["red leather handbag", "white running shoes"]}""", """{"text": "red leather handbag"}""");
-                        break;
-                    case "v1/embeddings":
-                        operation.RequestBody = JsonBody(
-                            """{"model": "clip", "input": ["red leather handbag", {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo..."}}], "encoding_format": "float"}""",
-                            """{"model": "clip", "input": "red leather handbag"}""");
-                        break;
-                }
-
                 return Task.CompletedTask;
             });
         });
@@ -90,47 +72,5 @@ public static class ApiServiceCollectionExtensions
         StatusCodes.Status415UnsupportedMediaType => $"{request.Path} takes a body of another type (Content-Type '{request.ContentType}'); /docs shows what it takes.",
         >= 500 => "The service failed to handle this request; the error has been logged.",
         _ => "The request could not be handled.",
-    };
-
-    private static OpenApiRequestBody MultipartFileBody(string field, bool many)
-    {
-        var file = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary", Description = "JPEG, PNG, GIF, BMP, WebP or TIFF" };
-        return new()
-        {
-            Required = true,
-            Content = new Dictionary<string, OpenApiMediaType>
-            {
-                ["multipart/form-data"] = new()
-                {
-                    Schema = new OpenApiSchema
-                    {
-                        Type = JsonSchemaType.Object,
-                        Required = new HashSet<string> { field },
-                        Properties = new Dictionary<string, IOpenApiSchema>
-                        {
-                            [field] = many ? new OpenApiSchema { Type = JsonSchemaType.Array, Items = file } : file,
-                        },
-                    },
-                },
-            },
-        };
-    }
-
-    /// <summary>A JSON body with named examples, so the docs page shows requests that work.</summary>
-    private static OpenApiRequestBody JsonBody(string batchExample, string singleExample) => new()
-    {
-        Required = true,
-        Content = new Dictionary<string, OpenApiMediaType>
-        {
-            ["application/json"] = new()
-            {
-                Schema = new OpenApiSchema { Type = JsonSchemaType.Object },
-                Examples = new Dictionary<string, IOpenApiExample>
-                {
-                    ["single"] = new OpenApiExample { Value = System.Text.Json.Nodes.JsonNode.Parse(singleExample) },
-                    ["batch"] = new OpenApiExample { Value = System.Text.Json.Nodes.JsonNode.Parse(batchExample) },
-                },
-            },
-        },
     };
 }

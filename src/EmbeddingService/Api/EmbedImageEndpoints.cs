@@ -1,9 +1,6 @@
-using EmbeddingService.Imaging;
 using EmbeddingService.Inference;
 using EmbeddingService.Model;
-using EmbeddingService.Uploads;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.Extensions.Options;
 
 namespace EmbeddingService.Api;
 
@@ -19,6 +16,7 @@ public static class EmbedImageEndpoints
             .WithSummary("Embed an image")
             .WithDescription("Upload an image as multipart/form-data field 'file'; returns its L2-normalized 512-d CLIP embedding.")
             .WithTags(ApiDocs.Embeddings)
+            .WithMultipartFiles(FileField, many: false)
             .Produces<EmbeddingResponse>()
             .AnswersProblems(400, 408, 413, 422, 503)
             .WithApiErrors()

@@ -1,8 +1,8 @@
 using EmbeddingService.Inference;
 using EmbeddingService.Model;
 using EmbeddingService.Uploads;
+using EmbeddingService.Errors;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.Extensions.Options;
 
 namespace EmbeddingService.Api;
 
@@ -19,6 +19,7 @@ public static class EmbedImagesEndpoints
             .WithDescription("Upload images as multipart/form-data parts named 'files' (up to MAX_BATCH_ITEMS); returns " +
                 "{\"embeddings\": [[512 floats], ...]} in the order of the parts. If any image is unusable, nothing is returned: " +
                 "the first bad part decides the status (413 for an image over MAX_IMAGE_PIXELS, else 400) and the detail names each bad part by index and filename.")
+            .WithMultipartFiles(FilesField, many: true)
             .Produces<EmbeddingsResponse>()
             .WithTags(ApiDocs.Embeddings)
             .AnswersProblems(400, 408, 413, 422, 503)
@@ -27,8 +28,7 @@ public static class EmbedImagesEndpoints
         return app;
     }
 
-    private static async Task<Results<Ok<EmbeddingsResponse>, ProblemHttpResult>> EmbedImagesAsync(
-        ImageUploads uploads, ImageEmbedder embedder, HttpContext context, CancellationToken cancellationToken)
+    private static async Task<Ok<EmbeddingsResponse>> EmbedImagesAsync(ImageUploads uploads, ImageEmbedder embedder, CancellationToken cancellationToken)
     {
         var files = uploads.Files;
         try
@@ -38,14 +38,14 @@ public static class EmbedImagesEndpoints
         }
         catch (BatchRejectedException e)
         {
-            return Problems.Of(context, ApiError.Batch(e, files.Count, i => $"part {i} ({files[i].FileName ?? "no filename"})") with
-            {
-                Extensions = new Dictionary<string, object?>
-                {
-                    ["errors"] = e.Rejected.OrderBy(r => r.Index)
-                        .Select(r => new Dictionary<string, object?> { ["index"] = r.Index, ["filename"] = files[r.Index].FileName, ["detail"] = r.Reason.Message }).ToArray(),
-                },
-            });
+            throw (ApiError.Batch(e.Rejected, files.Count, i => $"part {i} ({files[i].FileName ?? "no filename"})") with { Extensions = PartErrors(e, files) }).Exception(e);
         }
     }
+
+    /// <summary>Each unusable part by index and filename, beside the detail, so a client can drop them and retry.</summary>
+    private static Dictionary<string, object?> PartErrors(BatchRejectedException rejected, IReadOnlyList<UploadedFile> files) => new()
+    {
+        ["errors"] = rejected.Rejected.OrderBy(r => r.Index)
+            .Select(r => new Dictionary<string, object?> { ["index"] = r.Index, ["filename"] = files[r.Index].FileName, ["detail"] = r.Reason.Message }).ToArray(),
+    };
 }

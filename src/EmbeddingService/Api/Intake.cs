@@ -1,3 +1,5 @@
+using System.Text.Json;
+using EmbeddingService.Errors;
 using EmbeddingService.Inference;
 using EmbeddingService.Uploads;
 using Microsoft.Extensions.Options;
@@ -5,174 +7,132 @@ using Microsoft.Extensions.Options;
 namespace EmbeddingService.Api;
 
 /// <summary>
-/// A request's body, bound before the handler runs (ASP.NET Core's <c>BindAsync</c>): refused from the headers when
-/// the model or the pipeline cannot take it ("not now" first), then received within the upload bounds. What could
-/// not be taken is a <see cref="Refusal"/>, which <see cref="ApiErrorFilter"/> answers without calling the handler; the
-/// filter also disposes the body after the handler. So every route receives, refuses and disposes the same way.
+/// A request's body, bound before the handler runs (ASP.NET Core's <c>BindAsync</c>). An intake that needs the model
+/// asks the embedder first (model not ready, pipeline full: refused from the headers, before any byte is read), then
+/// receives within the upload bounds and parses. Whatever could not be taken is its <see cref="Refusal"/>, which
+/// <see cref="ApiErrorFilter"/> answers without calling the handler, and which disposes the intake afterwards.
 /// </summary>
-public interface IIntake : IDisposable
+public abstract class Intake : IDisposable
 {
-    ApiError? Refusal { get; }
+    public ApiError? Refusal { get; private set; }
+
+    /// <summary>What the intake holds until the response is written (received buffers, decoded images).</summary>
+    private protected IDisposable? Held { get; set; }
+
+    public void Dispose()
+    {
+        Held?.Dispose();
+        Held = null;
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Runs <paramref name="take"/> on a new intake; an <see cref="ApiException"/> becomes its refusal.</summary>
+    protected static async ValueTask<T> TakeAsync<T>(HttpContext context, Func<T, HttpContext, Task> take)
+        where T : Intake, new()
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(take);
+        var intake = new T();
+        try
+        {
+            await take(intake, context);
+        }
+        catch (ApiException e)
+        {
+            intake.Dispose();
+            intake.Refusal = e.Error;
+        }
+
+        return intake;
+    }
+
+    /// <summary>Images in a multipart form, once the vision pipeline has room for them.</summary>
+    protected static Task<ReceivedForm> ReceiveImagesAsync(HttpContext context, FormSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        context.RequestServices.GetRequiredService<ImageEmbedder>().EnsureAccepting();
+        return context.RequestServices.GetRequiredService<UploadReceiver>().ReceiveAsync(context.Request, spec, context.RequestAborted);
+    }
+
+    /// <summary>Receives a JSON body of at most <paramref name="maxBytes"/>, parses it and hands its root to <paramref name="read"/>.</summary>
+    protected static async Task ReadJsonAsync(HttpContext context, long maxBytes, Action<JsonElement> read, int maxDepth = 32)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(read);
+        using var body = await context.RequestServices.GetRequiredService<UploadReceiver>().ReceiveBodyAsync(context.Request, maxBytes, context.RequestAborted);
+        using var document = JsonInput.Parse(body.Files[0].Content, maxDepth);
+        read(document.RootElement);
+    }
+
+    protected static RequestLimits Limits(HttpContext context) => context.RequestServices.GetRequiredService<IOptions<RequestLimits>>().Value;
 }
 
 /// <summary>One image in the multipart field <c>file</c> (<c>/embed-image</c>).</summary>
-public sealed class ImageUpload : IIntake
+public sealed class ImageUpload : Intake
 {
     private static readonly FormSpec Spec = new(EmbedImageEndpoints.FileField, StopAtFirstFile: true);
-    private readonly ReceivedForm? _form;
-
-    private ImageUpload(ReceivedForm? form, ApiError? error) => (_form, Refusal) = (form, error);
-
-    public ApiError? Refusal { get; }
+    private ReceivedForm? _form;
 
     public ReadOnlyMemory<byte> Content => _form!.Files[0].Content;
 
-    public static async ValueTask<ImageUpload?> BindAsync(HttpContext context)
-    {
-        var (form, error) = await Intake.ImagesAsync(context, Spec, "The multipart form has no field named 'file'.");
-        return new(form, error);
-    }
+    public static ValueTask<ImageUpload> BindAsync(HttpContext context) =>
+        TakeAsync<ImageUpload>(context, async (self, c) => self.Held = self._form = await ReceiveImagesAsync(c, Spec));
 
-    public void Dispose() => _form?.Dispose();
 }
 
 /// <summary>Several images in multipart parts named <c>files</c>, up to MAX_BATCH_ITEMS (<c>/embed-images</c>).</summary>
-public sealed class ImageUploads : IIntake
+public sealed class ImageUploads : Intake
 {
-    private readonly ReceivedForm? _form;
-
-    private ImageUploads(ReceivedForm? form, ApiError? error) => (_form, Refusal) = (form, error);
-
-    public ApiError? Refusal { get; }
+    private ReceivedForm? _form;
 
     public IReadOnlyList<UploadedFile> Files => _form!.Files;
 
-    public static async ValueTask<ImageUploads?> BindAsync(HttpContext context)
+    public static ValueTask<ImageUploads> BindAsync(HttpContext context) => TakeAsync<ImageUploads>(context, async (self, c) =>
     {
-        var limits = context.RequestServices.GetRequiredService<IOptions<RequestLimits>>().Value;
-        var spec = new FormSpec(EmbedImagesEndpoints.FilesField, MaxFiles: limits.MaxBatchItems, MaxBodyBytes: limits.MaxBatchUploadBytes);
-        var (form, error) = await Intake.ImagesAsync(context, spec, "The multipart form has no parts named 'files'.");
-        return new(form, error);
-    }
+        var limits = Limits(c);
+        self.Held = self._form = await ReceiveImagesAsync(c, new FormSpec(EmbedImagesEndpoints.FilesField, MaxFiles: limits.MaxBatchItems, MaxBodyBytes: limits.MaxBatchUploadBytes));
+    });
 
-    public void Dispose() => _form?.Dispose();
 }
 
-/// <summary>A JSON body of texts, within the limit MAX_BATCH_ITEMS x MAX_TEXT_CHARS gives (<c>/embed-text</c>).</summary>
-public sealed class TextRequestBody : IIntake
+/// <summary><c>{"text": "..."}</c> or <c>{"texts": [...]}</c> (<c>/embed-text</c>), within MAX_BATCH_ITEMS x MAX_TEXT_CHARS.</summary>
+public sealed class TextsBody : Intake
 {
-    private readonly ReceivedForm? _body;
+    public IReadOnlyList<string> Texts { get; private set; } = [];
 
-    private TextRequestBody(ReceivedForm? body, ApiError? error) => (_body, Refusal) = (body, error);
+    /// <summary>The request had the single form (<c>"text"</c>), so the answer has one <c>"embedding"</c>.</summary>
+    public bool IsSingle { get; private set; }
 
-    public ApiError? Refusal { get; }
-
-    public ReadOnlyMemory<byte> Json => _body!.Files[0].Content;
-
-    public static async ValueTask<TextRequestBody?> BindAsync(HttpContext context)
+    public static ValueTask<TextsBody> BindAsync(HttpContext context) => TakeAsync<TextsBody>(context, (self, c) =>
     {
-        var services = context.RequestServices;
-        if (Intake.Refusal(context, services.GetRequiredService<TextEmbedder>().EnsureAccepting) is { } refused)
+        c.RequestServices.GetRequiredService<TextEmbedder>().EnsureAccepting();
+        var limits = Limits(c);
+        return ReadJsonAsync(c, limits.MaxTextBodyBytes, root => self.Read(root, limits), maxDepth: 16);
+    });
+
+    private void Read(JsonElement root, RequestLimits limits)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
         {
-            return new(null, refused);
+            throw JsonInput.Invalid("The body must be a JSON object with \"text\" (a string) or \"texts\" (an array of strings).");
         }
 
-        var limits = services.GetRequiredService<IOptions<RequestLimits>>().Value;
-        var (body, failure) = await services.GetRequiredService<UploadReceiver>().ReceiveBodyAsync(context.Request, limits.MaxTextBodyBytes, context.RequestAborted);
-        return new(body, failure is null ? null : ApiError.Upload(failure));
+        var hasText = root.TryGetProperty("text", out var text);
+        var hasTexts = root.TryGetProperty("texts", out var many);
+        if (hasText == hasTexts)
+        {
+            throw JsonInput.Invalid(hasText ? "Send either \"text\" or \"texts\", not both." : "The body needs \"text\" (a string) or \"texts\" (an array of strings).");
+        }
+
+        IsSingle = hasText;
+        if (hasText)
+        {
+            Texts = [JsonInput.Text(text, "text", limits)];
+            return;
+        }
+
+        if (many.ValueKind != JsonValueKind.Array) throw JsonInput.Invalid("\"texts\" must be an array of strings.", "texts");
+        JsonInput.Count(many, "texts", limits);
+        Texts = [.. many.EnumerateArray().Select((t, i) => JsonInput.Text(t, $"texts[{i}]", limits))];
     }
-
-    public void Dispose() => _body?.Dispose();
-}
-
-internal static class Intake
-{
-    /// <summary>Runs a check that refuses from the headers alone (model not ready, pipeline full); null when it passes.</summary>
-    public static ApiError? Refusal(HttpContext context, Action check)
-    {
-        try
-        {
-            check();
-            return null;
-        }
-        catch (Exception e) when (ApiError.From(e, context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value) is { } error)
-        {
-            return error;
-        }
-    }
-
-    /// <summary>
-    /// Refuses when the vision pipeline is full or the model is not ready, then receives the form; it has at least one
-    /// file, or the error says what is missing (422, as FastAPI answers a missing field).
-    /// </summary>
-    public static async Task<(ReceivedForm? Form, ApiError? Error)> ImagesAsync(HttpContext context, FormSpec spec, string whenNoFile)
-    {
-        var services = context.RequestServices;
-        if (Refusal(context, services.GetRequiredService<ImageEmbedder>().EnsureAccepting) is { } refused)
-        {
-            return (null, refused);
-        }
-
-        var (form, failure) = await services.GetRequiredService<UploadReceiver>().ReceiveAsync(context.Request, spec, context.RequestAborted);
-        if (failure is not null)
-        {
-            return (null, failure.Kind == UploadFailureKind.NotMultipart
-                ? MissingField(spec.FileField, $"Send the image as multipart/form-data with a field named '{spec.FileField}'.")
-                : ApiError.Upload(failure));
-        }
-
-        if (form!.Files.Count == 0)
-        {
-            form.Dispose();
-            return (null, MissingField(spec.FileField, whenNoFile));
-        }
-
-        return (form, null);
-    }
-
-    /// <summary>FastAPI's answer to a missing form field: 422 with FastAPI's error entry beside the detail.</summary>
-    public static ApiError MissingField(string field, string detail) => new ApiError(StatusCodes.Status422UnprocessableEntity, detail)
-    {
-        Extensions = new Dictionary<string, object?>
-        {
-            ["errors"] = new[] { new Dictionary<string, object?> { ["type"] = "missing", ["loc"] = new[] { "body", field }, ["msg"] = "Field required" } },
-        },
-    };
-}
-
-/// <summary>
-/// The one place a route's failure becomes an answer: an intake that could not take the body, or an exception that
-/// <see cref="ApiError.From"/> knows, is written in the route family's shape; intakes are disposed after the handler.
-/// </summary>
-internal sealed class ApiErrorFilter(bool openAi) : IEndpointFilter
-{
-    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
-    {
-        var http = context.HttpContext;
-        try
-        {
-            foreach (var argument in context.Arguments)
-            {
-                if (argument is IIntake { Refusal: { } refused }) return Render(http, refused);
-            }
-
-            return await next(context);
-        }
-        catch (Exception e) when (ApiError.From(e, http.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value) is { } error)
-        {
-            return Render(http, error);
-        }
-        finally
-        {
-            foreach (var argument in context.Arguments) (argument as IIntake)?.Dispose();
-        }
-    }
-
-    private IResult Render(HttpContext context, ApiError error) => openAi ? OpenAiEmbeddingsEndpoints.Error(context, error) : Problems.Of(context, error);
-}
-
-public static class ApiErrorFilterExtensions
-{
-    /// <summary>Answers the route's failures with <see cref="ApiError"/> (problem+json) and disposes its intakes.</summary>
-    public static RouteHandlerBuilder WithApiErrors(this RouteHandlerBuilder builder) => builder.AddEndpointFilter(new ApiErrorFilter(openAi: false));
 }

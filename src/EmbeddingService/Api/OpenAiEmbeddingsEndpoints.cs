@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using EmbeddingService.Imaging;
+using EmbeddingService.Errors;
 using EmbeddingService.Inference;
 using EmbeddingService.Limits;
 using EmbeddingService.Model;
@@ -18,24 +18,23 @@ public static class OpenAiEmbeddingsEndpoints
 {
     public static IEndpointRouteBuilder MapOpenAiEmbeddings(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/v1/embeddings", EmbedAsync)
+        var route = app.MapPost("/v1/embeddings", EmbedAsync)
             .WithName("OpenAiEmbeddings")
             .WithSummary("OpenAI-compatible embeddings")
             .WithDescription("{\"model\": \"clip\", \"input\": \"red shoes\" | [\"...\", {\"type\": \"image_url\", \"image_url\": {\"url\": \"data:image/jpeg;base64,...\"}}], " +
                 "\"encoding_format\": \"float\" | \"base64\", \"dimensions\": 1-512} -> {\"object\": \"list\", \"data\": [{\"object\": \"embedding\", \"index\": 0, " +
                 "\"embedding\": [...]}], \"model\": ..., \"usage\": {\"prompt_tokens\": n, \"total_tokens\": n}}. prompt_tokens counts text tokens.")
             .Accepts<JsonElement>("application/json")
-            .AddEndpointFilter(new ApiErrorFilter(openAi: true))
+            .WithRequestExamples("""{"model": "clip", "input": "red leather handbag"}""",
+                """{"model": "clip", "input": ["red leather handbag", {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo..."}}], "encoding_format": "float"}""")
+            .WithApiErrors()
             .WithTags(ApiDocs.Embeddings)
-            .Produces(StatusCodes.Status200OK, contentType: "application/json")
-            .Produces<OpenAiErrorEnvelope>(StatusCodes.Status400BadRequest)
-            .Produces<OpenAiErrorEnvelope>(StatusCodes.Status408RequestTimeout)
-            .Produces<OpenAiErrorEnvelope>(StatusCodes.Status413PayloadTooLarge)
-            .Produces<OpenAiErrorEnvelope>(StatusCodes.Status503ServiceUnavailable);
+            .Produces(StatusCodes.Status200OK, contentType: "application/json");
+        foreach (var status in new[] { 400, 408, 413, 422, 503 }) route.Produces<OpenAiErrorEnvelope>(status);
         return app;
     }
 
-    private static async Task<IResult> EmbedAsync(OpenAiRequestBody body, TextEmbedder texts, ImageEmbedder images, HttpContext context, CancellationToken cancellationToken)
+    private static async Task<IResult> EmbedAsync(OpenAiRequestBody body, TextEmbedder texts, ImageEmbedder images, CancellationToken cancellationToken)
     {
         var request = body.Request!;
         try
@@ -44,7 +43,7 @@ public static class OpenAiEmbeddingsEndpoints
         }
         catch (BatchRejectedException e)
         {
-            return Error(context, ApiError.Batch(e, request.ImageItems.Count, i => $"input[{request.Items[request.ImageItems[i]].Index}]", "input"));
+            throw ApiError.Batch(e.Rejected, request.ImageItems.Count, i => $"input[{request.Items[request.ImageItems[i]].Index}]", "input").Exception(e);
         }
     }
 
@@ -110,66 +109,23 @@ public static class OpenAiEmbeddingsEndpoints
 
         return stream.ToArray();
     }
-
-    /// <summary>An <see cref="ApiError"/> in OpenAI's envelope: the refusal counted and Retry-After set as for problem+json.</summary>
-    internal static IResult Error(HttpContext context, ApiError error)
-    {
-        error.Apply(context);
-        var status = error.Status;
-        return TypedResults.Json(new OpenAiErrorEnvelope(new OpenAiError(error.Message, status >= 500 ? "server_error" : "invalid_request_error", error.Parameter,
-            status switch
-            {
-                StatusCodes.Status413PayloadTooLarge => "request_too_large",
-                StatusCodes.Status408RequestTimeout => "timeout",
-                StatusCodes.Status503ServiceUnavailable => "service_unavailable",
-                _ => null,
-            })), ApiJsonContext.Default.OpenAiErrorEnvelope, statusCode: status);
-    }
 }
 
 /// <summary>
 /// The intake of <c>/v1/embeddings</c>: refused when the model is not ready (before up to ~180 MB are received for
 /// nothing), then the body received and parsed into items; the body's bytes go as soon as the items hold what they need.
 /// </summary>
-public sealed class OpenAiRequestBody : IIntake
+public sealed class OpenAiRequestBody : Intake
 {
-    private OpenAiRequestBody(OpenAiRequest? request, ApiError? refusal) => (Request, Refusal) = (request, refusal);
+    internal OpenAiRequest? Request { get; private set; }
 
-    public ApiError? Refusal { get; }
-
-    internal OpenAiRequest? Request { get; }
-
-    public static async ValueTask<OpenAiRequestBody?> BindAsync(HttpContext context)
+    public static ValueTask<OpenAiRequestBody> BindAsync(HttpContext context) => TakeAsync<OpenAiRequestBody>(context, (self, c) =>
     {
-        var services = context.RequestServices;
-        var options = services.GetRequiredService<IOptions<ApiOptions>>().Value;
-        if (services.GetRequiredService<ModelLifecycle.ModelState>() is { Serving: null } model)
-        {
-            return new(null, ApiError.From(new ModelNotReadyException(model.Status, model.Error), options));
-        }
-
-        var limits = services.GetRequiredService<IOptions<RequestLimits>>().Value;
-        var maxBody = (limits.MaxBatchUploadBytes * 4 / 3) + limits.MaxTextBodyBytes;
-        var (body, failure) = await services.GetRequiredService<UploadReceiver>().ReceiveBodyAsync(context.Request, maxBody, context.RequestAborted);
-        if (failure is not null)
-        {
-            return new(null, ApiError.Upload(failure));
-        }
-
-        using (body)
-        {
-            try
-            {
-                return new(OpenAiRequest.Parse(body!.Files[0].Content, limits, services.GetRequiredService<IOptions<UploadOptions>>().Value.MaxUploadBytes), null);
-            }
-            catch (OpenAiRequestException e)
-            {
-                return new(null, ApiError.From(e, options));
-            }
-        }
-    }
-
-    public void Dispose() => Request?.Dispose();
+        if (c.RequestServices.GetRequiredService<ModelLifecycle.ModelState>() is { Serving: null } model) throw new ModelNotReadyException(model.Status, model.Error);
+        var limits = Limits(c);
+        var maxImageBytes = c.RequestServices.GetRequiredService<IOptions<UploadOptions>>().Value.MaxUploadBytes;
+        return ReadJsonAsync(c, (limits.MaxBatchUploadBytes * 4 / 3) + limits.MaxTextBodyBytes, root => self.Held = self.Request = OpenAiRequest.Parse(root, limits, maxImageBytes), maxDepth: 16);
+    });
 }
 
 /// <summary>A parsed request: its items in order (text, or an image decoded into a buffer), and the options.</summary>
@@ -199,89 +155,46 @@ internal sealed class OpenAiRequest : IDisposable
         foreach (var item in Items) item.Image?.Dispose();
     }
 
-    public static OpenAiRequest Parse(ReadOnlyMemory<byte> body, RequestLimits limits, long maxImageBytes)
+    public static OpenAiRequest Parse(JsonElement root, RequestLimits limits, long maxImageBytes)
     {
-        JsonDocument document;
+        if (root.ValueKind != JsonValueKind.Object) throw Invalid("The body must be a JSON object.", null);
+        if (root.TryGetProperty("model", out var model)) JsonInput.String(model, "model", "model");
+        var base64 = root.TryGetProperty("encoding_format", out var format) && format.ValueKind == JsonValueKind.String && format.ValueEquals("base64");
+        if (!base64 && format.ValueKind != JsonValueKind.Undefined && !(format.ValueKind == JsonValueKind.String && format.ValueEquals("float")))
+        {
+            throw Invalid("'encoding_format' must be \"float\" or \"base64\".", "encoding_format");
+        }
+
+        int? dimensions = null;
+        if (root.TryGetProperty("dimensions", out var dims) && dims.ValueKind != JsonValueKind.Null)
+        {
+            dimensions = dims.ValueKind == JsonValueKind.Number && dims.TryGetInt32(out var d) && d is >= 1 and <= ClipModel.Dimensions ? d
+                : throw Invalid($"'dimensions' must be an integer from 1 to {ClipModel.Dimensions}.", "dimensions");
+        }
+
+        if (!root.TryGetProperty("input", out var input)) throw Invalid("'input' is required: a string, or an array of strings and image_url objects.", "input");
+        var items = new List<OpenAiItem>();
         try
         {
-            document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 16 });
-        }
-        catch (JsonException e)
-        {
-            throw new OpenAiRequestException(StatusCodes.Status400BadRequest, $"The body is not valid JSON: {e.Message}", null);
-        }
-
-        using (document)
-        {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
+            switch (input.ValueKind)
             {
-                throw Invalid("The body must be a JSON object.", null);
-            }
-
-            if (root.TryGetProperty("model", out var model) && model.ValueKind != JsonValueKind.String)
-            {
-                throw Invalid("'model' must be a string.", "model");
-            }
-
-            var base64 = false;
-            if (root.TryGetProperty("encoding_format", out var format))
-            {
-                base64 = format.ValueKind == JsonValueKind.String && format.ValueEquals("base64");
-                if (!base64 && !(format.ValueKind == JsonValueKind.String && format.ValueEquals("float")))
-                {
-                    throw Invalid("'encoding_format' must be \"float\" or \"base64\".", "encoding_format");
-                }
-            }
-
-            int? dimensions = null;
-            if (root.TryGetProperty("dimensions", out var dims) && dims.ValueKind != JsonValueKind.Null)
-            {
-                if (dims.ValueKind != JsonValueKind.Number || !dims.TryGetInt32(out var d) || d is < 1 or > 512)
-                {
-                    throw Invalid("'dimensions' must be an integer from 1 to 512.", "dimensions");
-                }
-
-                dimensions = d;
-            }
-
-            if (!root.TryGetProperty("input", out var input))
-            {
-                throw Invalid("'input' is required: a string, or an array of strings and image_url objects.", "input");
-            }
-
-            var items = new List<OpenAiItem>();
-            try
-            {
-                if (input.ValueKind == JsonValueKind.String)
-                {
+                case JsonValueKind.String:
                     items.Add(Text(input, 0, limits));
-                }
-                else if (input.ValueKind == JsonValueKind.Array)
-                {
-                    var count = input.GetArrayLength();
-                    if (count == 0 || count > limits.MaxBatchItems)
-                    {
-                        throw Invalid(count == 0 ? "'input' is empty." : $"'input' has {count} items; at most {limits.MaxBatchItems} are accepted.", "input");
-                    }
-
-                    foreach (var item in input.EnumerateArray())
-                    {
-                        items.Add(Item(item, items.Count, limits, maxImageBytes));
-                    }
-                }
-                else
-                {
+                    break;
+                case JsonValueKind.Array:
+                    JsonInput.Count(input, "input", limits, "input");
+                    foreach (var item in input.EnumerateArray()) items.Add(Item(item, items.Count, limits, maxImageBytes));
+                    break;
+                default:
                     throw Invalid("'input' must be a string or an array.", "input");
-                }
+            }
 
-                return new OpenAiRequest(items, base64, dimensions);
-            }
-            catch
-            {
-                foreach (var item in items) item.Image?.Dispose();
-                throw;
-            }
+            return new OpenAiRequest(items, base64, dimensions);
+        }
+        catch
+        {
+            foreach (var item in items) item.Image?.Dispose();
+            throw;
         }
     }
 
@@ -311,16 +224,7 @@ internal sealed class OpenAiRequest : IDisposable
         }
     }
 
-    private static OpenAiItem Text(JsonElement element, int index, RequestLimits limits)
-    {
-        if (EmbedTextEndpoints.One(element, $"input[{index}]", limits) is { } problem)
-        {
-            var status = problem.StatusCode;
-            throw new OpenAiRequestException(status == StatusCodes.Status413PayloadTooLarge ? status : StatusCodes.Status400BadRequest, problem.ProblemDetails.Detail!, "input");
-        }
-
-        return new OpenAiItem(index, EmbedTextEndpoints.Text(element), null);
-    }
+    private static OpenAiItem Text(JsonElement element, int index, RequestLimits limits) => new(index, JsonInput.Text(element, $"input[{index}]", limits, "input"), null);
 
     /// <summary>Decodes <c>data:[type];base64,...</c> straight from the body's UTF-8 into a buffer; anything else is refused.</summary>
     private static ByteBuffer DataUri(JsonElement url, int index, long maxImageBytes)
@@ -334,8 +238,7 @@ internal sealed class OpenAiRequest : IDisposable
         var value = raw.Length >= 2 ? raw[1..^1] : raw;
         if (value.Contains((byte)'\\'))
         {
-            var unescaped = JsonText.TryGet(url) ?? throw Invalid(JsonText.NotText($"input[{index}].image_url.url"), "input");
-            value = System.Text.Encoding.UTF8.GetBytes(unescaped);
+            value = System.Text.Encoding.UTF8.GetBytes(JsonInput.String(url, $"input[{index}].image_url.url", "input"));
         }
 
         var comma = value.IndexOf((byte)',');
@@ -353,52 +256,22 @@ internal sealed class OpenAiRequest : IDisposable
         var maxLength = System.Buffers.Text.Base64.GetMaxDecodedFromUtf8Length(encoded.Length);
         if (maxLength > maxImageBytes + 3)
         {
-            throw new OpenAiRequestException(StatusCodes.Status413PayloadTooLarge,
-                $"input[{index}]: the image is larger than the limit of {maxImageBytes:N0} bytes (MAX_UPLOAD_BYTES).", "input");
+            throw new ApiError(ErrorKind.TooLarge, $"input[{index}]: the image is larger than the limit of {maxImageBytes:N0} bytes (MAX_UPLOAD_BYTES).",
+                "upload_too_large", "input").Exception();
         }
 
         var buffer = BoundedBufferPool.Uploads.Rent(Math.Max(maxLength, 1));
         if (System.Buffers.Text.Base64.DecodeFromUtf8(encoded, buffer.Span, out _, out var written) != System.Buffers.OperationStatus.Done)
         {
             buffer.Dispose();
-            throw Invalid($"input[{index}]: the data URI is not valid base64.", "input");
+            throw ApiError.Malformed($"input[{index}]: the data URI is not valid base64.", "input").Exception();
         }
 
         return buffer.TakeFirst(written);
     }
 
-    private static OpenAiRequestException Invalid(string message, string? param) => new(StatusCodes.Status400BadRequest, message, param);
-
+    private static ApiException Invalid(string message, string? param) => ApiError.Invalid(message, param).Exception();
 }
 
 /// <summary>One input: a text, or a decoded image.</summary>
 internal sealed record OpenAiItem(int Index, string? Text, ByteBuffer? Image);
-
-/// <summary>A request this route refuses, with the status and the parameter at fault.</summary>
-internal sealed class OpenAiRequestException : Exception
-{
-    public OpenAiRequestException()
-    {
-    }
-
-    public OpenAiRequestException(string message)
-        : base(message)
-    {
-    }
-
-    public OpenAiRequestException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
-
-    public OpenAiRequestException(int status, string message, string? param)
-        : base(message)
-    {
-        Status = status;
-        Param = param;
-    }
-
-    public int Status { get; } = StatusCodes.Status400BadRequest;
-
-    public string? Param { get; }
-}

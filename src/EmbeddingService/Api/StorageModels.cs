@@ -5,15 +5,15 @@ using EmbeddingService.Storage;
 namespace EmbeddingService.Api;
 
 public sealed record ItemResponse(
-    [property: JsonPropertyName("id")] string Id,
-    [property: JsonPropertyName("model")] string Model,
-    [property: JsonPropertyName("variant")] string Variant,
-    [property: JsonPropertyName("image_sha256")] string? ImageSha256,
-    [property: JsonPropertyName("metadata")] JsonElement Metadata,
-    [property: JsonPropertyName("thumbnail_url"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ThumbnailUrl,
-    [property: JsonPropertyName("created_at")] DateTime CreatedAt,
-    [property: JsonPropertyName("updated_at")] DateTime UpdatedAt,
-    [property: JsonPropertyName("embedding"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float[]? Embedding)
+    string Id,
+    string Model,
+    string Variant,
+    string? ImageSha256,
+    JsonElement Metadata,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ThumbnailUrl,
+    DateTime CreatedAt,
+    DateTime UpdatedAt,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float[]? Embedding)
 {
     public static ItemResponse From(StoredItem item) => new(item.Id, item.Model, item.Variant, item.ImageSha256, Json(item.MetadataJson),
         item.HasThumbnail ? $"/items/{Uri.EscapeDataString(item.Id)}/thumbnail" : null, item.CreatedAt, item.UpdatedAt, item.Embedding);
@@ -26,17 +26,17 @@ public sealed record ItemResponse(
 }
 
 public sealed record ItemPage(
-    [property: JsonPropertyName("items")] IReadOnlyList<ItemResponse> Items,
-    [property: JsonPropertyName("next")] string? Next);
+    IReadOnlyList<ItemResponse> Items,
+    string? Next);
 
 public sealed record SearchResult(
-    [property: JsonPropertyName("id")] string Id,
-    [property: JsonPropertyName("score")] double Score,
-    [property: JsonPropertyName("metadata")] JsonElement Metadata,
-    [property: JsonPropertyName("thumbnail_url"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ThumbnailUrl)
+    string Id,
+    double Score,
+    JsonElement Metadata,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ThumbnailUrl)
 {
     public static SearchResult From(SearchHit hit) => new(hit.Id, hit.Score, ItemResponse.Json(hit.MetadataJson),
         hit.HasThumbnail ? $"/items/{Uri.EscapeDataString(hit.Id)}/thumbnail" : null);
 }
 
-public sealed record SearchResponse([property: JsonPropertyName("results")] IReadOnlyList<SearchResult> Results);
+public sealed record SearchResponse(IReadOnlyList<SearchResult> Results);

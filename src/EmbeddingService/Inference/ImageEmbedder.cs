@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using EmbeddingService.ModelLifecycle;
+using EmbeddingService.Errors;
 using EmbeddingService.Imaging;
 using EmbeddingService.Telemetry;
 using EmbeddingService.Limits;
@@ -70,7 +71,7 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
 
         if (rejected.Count > 0)
         {
-            throw new BatchRejectedException(rejected);
+            throw new BatchRejectedException(rejected, images.Count);
         }
 
         var tickets = serving.Vision.Admit(images.Count);
@@ -90,7 +91,7 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
             {
                 // A header that read well but a body that did not decode: name every such image.
                 throw new BatchRejectedException([.. runs.Select((run, i) => (i, run.Exception?.InnerException as ImageRejectedException))
-                    .Where(r => r.Item2 is not null).Select(r => (r.i, r.Item2!))]);
+                    .Where(r => r.Item2 is not null).Select(r => (r.i, r.Item2!))], images.Count);
             }
         }
         finally
@@ -174,8 +175,8 @@ public sealed record ImageEmbedding(float[] Vector, string Device, TimeSpan Deco
     public byte[]? Thumbnail { get; init; }
 }
 
-/// <summary>Some images of a batch cannot be used: each with its index in the request and the reason.</summary>
-public sealed class BatchRejectedException : Exception
+/// <summary>Some images of a batch cannot be used: each with its index in the request and the reason (<see cref="ApiError.Batch"/>).</summary>
+public sealed class BatchRejectedException : ApiException
 {
     public BatchRejectedException()
     {
@@ -191,31 +192,35 @@ public sealed class BatchRejectedException : Exception
     {
     }
 
-    public BatchRejectedException(IReadOnlyList<(int Index, ImageRejectedException Reason)> rejected)
-        : base($"{rejected.Count} image(s) of the batch cannot be used.") => Rejected = rejected;
+    public BatchRejectedException(IReadOnlyList<(int Index, ImageRejectedException Reason)> rejected, int parts)
+        : base(ApiError.Batch(rejected, parts, i => $"image {i}")) => (Rejected, Parts) = (rejected, parts);
 
     public IReadOnlyList<(int Index, ImageRejectedException Reason)> Rejected { get; } = [];
+
+    /// <summary>Images in the batch.</summary>
+    public int Parts { get; }
 }
 
 /// <summary>The model is still loading, or failed to load.</summary>
-public sealed class ModelNotReadyException : Exception
+public sealed class ModelNotReadyException : ApiException
 {
     public ModelNotReadyException()
+        : this("The model is still loading; retry shortly.")
     {
     }
 
     public ModelNotReadyException(string message)
-        : base(message)
+        : base(new ApiError(ErrorKind.NotReady, message, "model_not_ready"))
     {
     }
 
     public ModelNotReadyException(string message, Exception innerException)
-        : base(message, innerException)
+        : base(new ApiError(ErrorKind.NotReady, message, "model_not_ready"), innerException)
     {
     }
 
     public ModelNotReadyException(ModelStatus status, string? error)
-        : base(status == ModelStatus.Failed ? $"The model failed to load: {error}" : "The model is still loading; retry shortly.")
+        : this(status == ModelStatus.Failed ? $"The model failed to load: {error}" : "The model is still loading; retry shortly.")
     {
     }
 }

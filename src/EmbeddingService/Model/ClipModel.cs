@@ -10,6 +10,9 @@ public sealed class ClipModel(ModelFiles files, ModelConfig config, Preprocessor
     public const string DisplayName = "CLIP-ViT-B/32";
     public const int ContextLength = 77;
 
+    /// <summary>Embedding width of ViT-B/32; what the API, the store and the checks of vectors from elsewhere expect.</summary>
+    public const int Dimensions = 512;
+
     public ModelFiles Files { get; } = files;
 
     public ModelConfig Config { get; } = config;

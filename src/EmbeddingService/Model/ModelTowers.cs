@@ -1,3 +1,5 @@
+using EmbeddingService.Errors;
+
 namespace EmbeddingService.Model;
 
 /// <summary>Which towers a deployment loads (<c>MODEL_TOWERS</c>): an image-only indexer needs no text tower.</summary>
@@ -31,19 +33,20 @@ public static class ModelTowersParser
 }
 
 /// <summary>An endpoint needs a tower this deployment did not load.</summary>
-public sealed class TowerNotLoadedException : Exception
+public sealed class TowerNotLoadedException : ApiException
 {
     public TowerNotLoadedException()
+        : this("A model tower this route needs is not loaded (MODEL_TOWERS).")
     {
     }
 
     public TowerNotLoadedException(string message)
-        : base(message)
+        : base(new ApiError(ErrorKind.NotConfigured, message))
     {
     }
 
     public TowerNotLoadedException(string message, Exception innerException)
-        : base(message, innerException)
+        : base(new ApiError(ErrorKind.NotConfigured, message), innerException)
     {
     }
 

@@ -1,3 +1,5 @@
+using EmbeddingService.Errors;
+
 namespace EmbeddingService.Storage;
 
 /// <summary>The vector store the API uses: items with their embedding, metadata and thumbnail, and cosine search.</summary>
@@ -40,20 +42,21 @@ public sealed record SearchQuery(float[] Vector, int K, string? FilterJson, doub
 
 public sealed record SearchHit(string Id, double Score, string MetadataJson, bool HasThumbnail);
 
-/// <summary>The database cannot be reached now; the request may be retried.</summary>
-public sealed class StorageUnavailableException : Exception
+/// <summary>The database cannot be reached now; the request may be retried (503, Retry-After 5 s).</summary>
+public sealed class StorageUnavailableException : ApiException
 {
     public StorageUnavailableException()
+        : this("The database cannot be reached now; retry shortly.")
     {
     }
 
     public StorageUnavailableException(string message)
-        : base(message)
+        : base(new ApiError(ErrorKind.Unavailable, message, "database_unavailable"))
     {
     }
 
     public StorageUnavailableException(string message, Exception innerException)
-        : base(message, innerException)
+        : base(new ApiError(ErrorKind.Unavailable, message, "database_unavailable"), innerException)
     {
     }
 }

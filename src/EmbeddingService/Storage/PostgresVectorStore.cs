@@ -261,14 +261,11 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
     /// <summary>The pgvector version of the database, when opened by <see cref="OpenAsync"/>.</summary>
     public string? PgvectorVersion { get; private init; }
 
-    /// <summary>Connection failures and a server going away are outages (503, retried); anything else is a fault.</summary>
-    internal static bool IsOutage(Exception e) => e switch
-    {
-        PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState is "57P01" or "57P02" or "57P03" or "53300",
-        NpgsqlException => true,
-        System.Net.Sockets.SocketException or TimeoutException => true,
-        _ => false,
-    };
+    /// <summary>
+    /// Outages (503, retried) are what ADO.NET calls transient (<see cref="System.Data.Common.DbException.IsTransient"/>: Npgsql
+    /// says so of broken connections, timeouts, a server shutting down or out of connections); anything else is a fault.
+    /// </summary>
+    internal static bool IsOutage(Exception e) => e is System.Data.Common.DbException { IsTransient: true } or System.Net.Sockets.SocketException or TimeoutException;
 
     private static async Task<T> Guard<T>(Func<Task<T>> action)
     {

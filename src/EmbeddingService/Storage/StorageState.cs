@@ -1,3 +1,5 @@
+using EmbeddingService.Errors;
+
 namespace EmbeddingService.Storage;
 
 public enum StorageStatus
@@ -61,21 +63,21 @@ public sealed class StorageState
 }
 
 /// <summary>No DATABASE_URL: the storage endpoints are off.</summary>
-public sealed class StorageNotConfiguredException : Exception
+public sealed class StorageNotConfiguredException : ApiException
 {
     public StorageNotConfiguredException()
-        : base("Storage is not configured: set DATABASE_URL=postgresql://user:password@host:5432/database (PostgreSQL >= 13 with pgvector >= 0.5); " +
+        : this("Storage is not configured: set DATABASE_URL=postgresql://user:password@host:5432/database (PostgreSQL >= 13 with pgvector >= 0.5); " +
             "scripts/postgres.sh start gives a local one.")
     {
     }
 
     public StorageNotConfiguredException(string message)
-        : base(message)
+        : base(new ApiError(ErrorKind.NotConfigured, message))
     {
     }
 
     public StorageNotConfiguredException(string message, Exception innerException)
-        : base(message, innerException)
+        : base(new ApiError(ErrorKind.NotConfigured, message), innerException)
     {
     }
 }

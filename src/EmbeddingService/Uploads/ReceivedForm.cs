@@ -47,16 +47,3 @@ public sealed record FormSpec(string FileField, int MaxFiles = 1, IReadOnlyList<
 {
     public IReadOnlyList<string> TextFields { get; init; } = TextFields ?? [];
 }
-
-public enum UploadFailureKind
-{
-    NotMultipart,
-    Malformed,
-    TooLarge,
-    TooManyFiles,
-    TimedOut,
-    Busy,
-}
-
-/// <summary>Why a body was not received, with the status and a sentence for the client.</summary>
-public sealed record UploadFailure(UploadFailureKind Kind, int Status, string Detail);

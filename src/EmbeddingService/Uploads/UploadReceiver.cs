@@ -1,3 +1,4 @@
+using EmbeddingService.Errors;
 using EmbeddingService.Telemetry;
 using System.Text;
 using EmbeddingService.Limits;
@@ -11,8 +12,8 @@ namespace EmbeddingService.Uploads;
 /// <summary>
 /// Receives multipart bodies with every bound an internet-facing service needs: how many at once, how much
 /// memory they hold together, how long they may take, how large files and fields and the number of parts may
-/// be. Whatever the client's bytes are, the outcome is a form or an <see cref="UploadFailure"/> with a 4xx
-/// (or a 503 when the service is busy), never an exception.
+/// be. Whatever the client's bytes are, the outcome is a form or an <see cref="ApiException"/> with a 4xx (or a
+/// 503 when the service is busy), never another exception.
 /// </summary>
 public sealed class UploadReceiver : IDisposable
 {
@@ -36,8 +37,9 @@ public sealed class UploadReceiver : IDisposable
         _memory = new ResourceBudget(_options.MaxUploadMemoryBytes);
     }
 
-    /// <summary>Receives a multipart body whose parts <paramref name="spec"/> describes.</summary>
-    public async Task<(ReceivedForm? Form, UploadFailure? Failure)> ReceiveAsync(HttpRequest request, FormSpec spec, CancellationToken cancellationToken)
+    /// <summary>Receives a multipart body whose parts <paramref name="spec"/> describes; a form without them is FastAPI's 422.</summary>
+    /// <exception cref="ApiException">The body could not be received, or has no <see cref="FormSpec.FileField"/>.</exception>
+    public async Task<ReceivedForm> ReceiveAsync(HttpRequest request, FormSpec spec, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(spec);
@@ -46,15 +48,22 @@ public sealed class UploadReceiver : IDisposable
             || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
             || HeaderUtilities.RemoveQuotes(contentType.Boundary).Value is not { Length: > 0 and <= 70 } boundary)
         {
-            return (null, new UploadFailure(UploadFailureKind.NotMultipart, StatusCodes.Status422UnprocessableEntity,
-                "Send the request as multipart/form-data with a boundary of 1 to 70 characters."));
+            throw ApiError.MissingField(spec.FileField, $"Send multipart/form-data (with a boundary of 1 to 70 characters) and the file in a field named '{spec.FileField}'.").Exception();
         }
 
-        return await ReceiveWithinBoundsAsync((form, token) => ReadPartsAsync(request, boundary, spec, form, token), cancellationToken);
+        var form = await ReceiveWithinBoundsAsync((form, token) => ReadPartsAsync(request, boundary, spec, form, token), cancellationToken);
+        if (form.Files.Count == 0)
+        {
+            form.Dispose();
+            throw ApiError.MissingField(spec.FileField, $"The multipart form has no field named '{spec.FileField}'.").Exception();
+        }
+
+        return form;
     }
 
     /// <summary>Receives a whole body (JSON) of at most <paramref name="maxBytes"/>, under the same bounds as uploads.</summary>
-    public Task<(ReceivedForm? Form, UploadFailure? Failure)> ReceiveBodyAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
+    /// <exception cref="ApiException">The body could not be received.</exception>
+    public Task<ReceivedForm> ReceiveBodyAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         LimitBody(request, maxBytes);
@@ -63,8 +72,7 @@ public sealed class UploadReceiver : IDisposable
             var (buffer, length) = await ReadSectionAsync(new RequestBodyStream(request.BodyReader), maxBytes, form.Memory, token);
             if (buffer is null)
             {
-                return new UploadFailure(UploadFailureKind.TooLarge, StatusCodes.Status413PayloadTooLarge,
-                    $"The request body is larger than the limit of {maxBytes:N0} bytes for this route.");
+                return TooLarge($"The request body is larger than the limit of {maxBytes:N0} bytes for this route.");
             }
 
             form.Add(new UploadedFile(null, buffer, length));
@@ -76,15 +84,14 @@ public sealed class UploadReceiver : IDisposable
 
     /// <summary>
     /// Runs <paramref name="read"/> holding an upload slot, with the upload deadline, into a form whose buffers are
-    /// paid from the memory budget; every way reading can fail because of the client becomes an <see cref="UploadFailure"/>.
+    /// paid from the memory budget; every way reading can fail because of the client becomes an <see cref="ApiException"/>.
     /// </summary>
-    private async Task<(ReceivedForm? Form, UploadFailure? Failure)> ReceiveWithinBoundsAsync(
-        Func<ReceivedForm, CancellationToken, Task<UploadFailure?>> read, CancellationToken cancellationToken)
+    private async Task<ReceivedForm> ReceiveWithinBoundsAsync(Func<ReceivedForm, CancellationToken, Task<ApiError?>> read, CancellationToken cancellationToken)
     {
         if (!_slots.Wait(0, CancellationToken.None))
         {
-            return (null, new UploadFailure(UploadFailureKind.Busy, StatusCodes.Status503ServiceUnavailable,
-                $"The service is receiving {_options.MaxConcurrentUploads} uploads already (MAX_CONCURRENT_UPLOADS); retry shortly."));
+            throw new ApiError(ErrorKind.Busy, $"The service is receiving {_options.MaxConcurrentUploads} uploads already (MAX_CONCURRENT_UPLOADS); retry shortly.",
+                "uploads_busy").Exception();
         }
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -92,22 +99,16 @@ public sealed class UploadReceiver : IDisposable
         var form = new ReceivedForm(await _memory.AcquireAsync(0, CancellationToken.None));
         try
         {
-            var failure = await read(form, deadline.Token);
-            if (failure is null)
-            {
-                long bytes = 0;
-                foreach (var file in form.Files) bytes += file.Content.Length;
-                _metrics.Received(bytes);
-                return (form, null);
-            }
-
-            form.Dispose();
-            return (null, failure);
+            if (await read(form, deadline.Token) is { } failure) throw failure.Exception();
+            long bytes = 0;
+            foreach (var file in form.Files) bytes += file.Content.Length;
+            _metrics.Received(bytes);
+            return form;
         }
-        catch (Exception e) when (Failure(e, deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested) is { } failure)
+        catch (Exception e) when (e is not ApiException && Failure(e, deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested) is { } failure)
         {
             form.Dispose();
-            return (null, failure);
+            throw failure.Exception(e);
         }
         catch
         {
@@ -129,7 +130,7 @@ public sealed class UploadReceiver : IDisposable
         }
     }
 
-    private async Task<UploadFailure?> ReadPartsAsync(HttpRequest request, string boundary, FormSpec spec, ReceivedForm form, CancellationToken cancellationToken)
+    private async Task<ApiError?> ReadPartsAsync(HttpRequest request, string boundary, FormSpec spec, ReceivedForm form, CancellationToken cancellationToken)
     {
         var reader = new MultipartReader(boundary, new RequestBodyStream(request.BodyReader));
         var parts = 0;
@@ -137,7 +138,7 @@ public sealed class UploadReceiver : IDisposable
         {
             if (++parts > MaxParts)
             {
-                return new UploadFailure(UploadFailureKind.Malformed, StatusCodes.Status400BadRequest, $"The multipart body has more than {MaxParts} parts.");
+                return ApiError.Malformed($"The multipart body has more than {MaxParts} parts.");
             }
 
             if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)
@@ -151,15 +152,13 @@ public sealed class UploadReceiver : IDisposable
             {
                 if (form.Files.Count == spec.MaxFiles)
                 {
-                    return new UploadFailure(UploadFailureKind.TooManyFiles, StatusCodes.Status422UnprocessableEntity,
-                        $"At most {spec.MaxFiles} '{spec.FileField}' parts are accepted in one request.");
+                    return new ApiError(ErrorKind.Invalid, $"At most {spec.MaxFiles} '{spec.FileField}' parts are accepted in one request.", "batch_too_large", spec.FileField);
                 }
 
                 var (buffer, length) = await ReadSectionAsync(section.Body, _options.MaxUploadBytes, form.Memory, cancellationToken);
                 if (buffer is null)
                 {
-                    return new UploadFailure(UploadFailureKind.TooLarge, StatusCodes.Status413PayloadTooLarge,
-                        $"The file is larger than the limit of {_options.MaxUploadBytes:N0} bytes (MAX_UPLOAD_BYTES).");
+                    return TooLarge($"The file is larger than the limit of {_options.MaxUploadBytes:N0} bytes (MAX_UPLOAD_BYTES).");
                 }
 
                 var fileName = HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value;
@@ -174,8 +173,7 @@ public sealed class UploadReceiver : IDisposable
                 var (buffer, length) = await ReadSectionAsync(section.Body, MaxTextFieldBytes, form.Memory, cancellationToken);
                 if (buffer is null)
                 {
-                    return new UploadFailure(UploadFailureKind.TooLarge, StatusCodes.Status413PayloadTooLarge,
-                        $"The form field '{name}' is longer than {MaxTextFieldBytes:N0} bytes.");
+                    return TooLarge($"The form field '{name}' is longer than {MaxTextFieldBytes:N0} bytes.");
                 }
 
                 using var field = new UploadedFile(null, buffer, length);
@@ -185,7 +183,7 @@ public sealed class UploadReceiver : IDisposable
                 }
                 catch (DecoderFallbackException)
                 {
-                    return new UploadFailure(UploadFailureKind.Malformed, StatusCodes.Status400BadRequest, $"The form field '{name}' is not valid UTF-8.");
+                    return ApiError.Malformed($"The form field '{name}' is not valid UTF-8.", name);
                 }
             }
         }
@@ -243,20 +241,21 @@ public sealed class UploadReceiver : IDisposable
     }
 
     /// <summary>The client's side of every way reading a body can fail; null for the server's own faults.</summary>
-    private UploadFailure? Failure(Exception exception, bool deadlinePassed) => exception switch
+    private ApiError? Failure(Exception exception, bool deadlinePassed) => exception switch
     {
-        OperationCanceledException when deadlinePassed => new(UploadFailureKind.TimedOut, StatusCodes.Status408RequestTimeout,
-            $"The upload did not arrive within {_options.UploadTimeoutSeconds} s (UPLOAD_TIMEOUT_S)."),
-        BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => new(UploadFailureKind.TooLarge, StatusCodes.Status413PayloadTooLarge,
-            "The request body is larger than this route accepts."),
-        BadHttpRequestException { StatusCode: StatusCodes.Status408RequestTimeout } => new(UploadFailureKind.TimedOut, StatusCodes.Status408RequestTimeout,
-            $"The upload arrived more slowly than {_options.UploadMinBytesPerSecond:N0} bytes/s (UPLOAD_MIN_BYTES_PER_S)."),
-        BadHttpRequestException e => new(UploadFailureKind.Malformed, e.StatusCode, $"The request body could not be read: {e.Message}"),
+        OperationCanceledException when deadlinePassed => TooSlow($"The upload did not arrive within {_options.UploadTimeoutSeconds} s (UPLOAD_TIMEOUT_S)."),
+        BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => TooLarge("The request body is larger than this route accepts."),
+        BadHttpRequestException { StatusCode: StatusCodes.Status408RequestTimeout } =>
+            TooSlow($"The upload arrived more slowly than {_options.UploadMinBytesPerSecond:N0} bytes/s (UPLOAD_MIN_BYTES_PER_S)."),
+        BadHttpRequestException e => ApiError.Malformed($"The request body could not be read: {e.Message}"),
         // MultipartReader: a body that ends before its closing boundary ("Unexpected end of Stream").
-        IOException => new(UploadFailureKind.Malformed, StatusCodes.Status400BadRequest,
-            "The multipart body ended before its closing boundary (truncated upload or wrong boundary)."),
+        IOException => ApiError.Malformed("The multipart body ended before its closing boundary (truncated upload or wrong boundary)."),
         // MultipartReader: header lines or header blocks over its limits, malformed part headers.
-        InvalidDataException e => new(UploadFailureKind.Malformed, StatusCodes.Status400BadRequest, $"The multipart body is malformed: {e.Message}"),
+        InvalidDataException e => ApiError.Malformed($"The multipart body is malformed: {e.Message}"),
         _ => null,
     };
+
+    private static ApiError TooLarge(string message) => new(ErrorKind.TooLarge, message, "upload_too_large");
+
+    private static ApiError TooSlow(string message) => new(ErrorKind.TooSlow, message, "upload_too_slow");
 }

@@ -1,8 +1,11 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using EmbeddingService.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace EmbeddingService.Tests.Api;
@@ -10,8 +13,9 @@ namespace EmbeddingService.Tests.Api;
 /// <summary>
 /// Every route that takes a body, with each fault that can happen to it: the same fault gets the same status on every
 /// route, in the route family's shape (problem+json, or OpenAI's error envelope on /v1/*), with Retry-After when it is
-/// "not now". "Not now" comes first: a route that needs the model or the database and cannot have it answers 503
-/// before it reads the body. A batch with several faults is answered by the first in part order.
+/// "not now", and the same refusal counted in <c>embedding_requests_refused_total{reason}</c>. "Not now" comes first: a
+/// route that needs the model or the database and cannot have it answers 503 before it reads the body. A batch with
+/// several faults is answered by the first in part order.
 /// </summary>
 public sealed class RouteFaultTests(ITestOutputHelper output)
 {
@@ -20,6 +24,7 @@ public sealed class RouteFaultTests(ITestOutputHelper output)
         BadImage,
         OversizedImage,
         BadJson,
+        WrongShape,
         OversizedBody,
         ModelNotReady,
         DatabaseDown,
@@ -27,14 +32,15 @@ public sealed class RouteFaultTests(ITestOutputHelper output)
 
     private sealed record Route(string Name, Func<Fault, HttpRequestMessage?> Make, bool OpenAi = false);
 
-    private static readonly Dictionary<Fault, (HttpStatusCode Status, bool RetryAfter)> Expected = new()
+    private static readonly Dictionary<Fault, (HttpStatusCode Status, bool RetryAfter, string? Refusal)> Expected = new()
     {
-        [Fault.BadImage] = (HttpStatusCode.BadRequest, false),
-        [Fault.OversizedImage] = (HttpStatusCode.RequestEntityTooLarge, false),
-        [Fault.BadJson] = (HttpStatusCode.BadRequest, false),
-        [Fault.OversizedBody] = (HttpStatusCode.RequestEntityTooLarge, false),
-        [Fault.ModelNotReady] = (HttpStatusCode.ServiceUnavailable, true),
-        [Fault.DatabaseDown] = (HttpStatusCode.ServiceUnavailable, true),
+        [Fault.BadImage] = (HttpStatusCode.BadRequest, false, null),
+        [Fault.OversizedImage] = (HttpStatusCode.RequestEntityTooLarge, false, "image_too_large"),
+        [Fault.BadJson] = (HttpStatusCode.BadRequest, false, null),
+        [Fault.WrongShape] = (HttpStatusCode.UnprocessableEntity, false, null),
+        [Fault.OversizedBody] = (HttpStatusCode.RequestEntityTooLarge, false, "upload_too_large"),
+        [Fault.ModelNotReady] = (HttpStatusCode.ServiceUnavailable, true, "model_not_ready"),
+        [Fault.DatabaseDown] = (HttpStatusCode.ServiceUnavailable, true, "database_unavailable"),
     };
 
     private static byte[] Image(Fault fault) => fault switch
@@ -68,38 +74,62 @@ public sealed class RouteFaultTests(ITestOutputHelper output)
     /// <summary>Each route's request for a fault, or null where the fault cannot happen to it.</summary>
     private static readonly Route[] Routes =
     [
-        new("POST /embed-image", f => f is Fault.BadJson or Fault.DatabaseDown ? null : Multipart(HttpMethod.Post, "/embed-image", "file", Image(f))),
+        new("POST /embed-image", f => f switch
+        {
+            Fault.BadJson or Fault.DatabaseDown => null,
+            Fault.WrongShape => Multipart(HttpMethod.Post, "/embed-image", "image", Image(f)),
+            _ => Multipart(HttpMethod.Post, "/embed-image", "file", Image(f)),
+        }),
         // A good image first: the bad one, second, decides.
-        new("POST /embed-images", f => f is Fault.BadJson or Fault.DatabaseDown ? null : Multipart(HttpMethod.Post, "/embed-images", "files", Image(Fault.ModelNotReady), Image(f))),
+        new("POST /embed-images", f => f switch
+        {
+            Fault.BadJson or Fault.DatabaseDown => null,
+            Fault.WrongShape => Multipart(HttpMethod.Post, "/embed-images", "file", Image(f)),
+            _ => Multipart(HttpMethod.Post, "/embed-images", "files", Image(Fault.ModelNotReady), Image(f)),
+        }),
         new("POST /embed-text", f => f switch
         {
             Fault.BadJson => Json(HttpMethod.Post, "/embed-text", "{\"text\": "),
-            Fault.OversizedBody => Json(HttpMethod.Post, "/embed-text", "{\"text\": \"" + new string('a', 3 * 1024 * 1024) + "\"}"),
+            Fault.WrongShape => Json(HttpMethod.Post, "/embed-text", "{\"texts\": 5}"),
+            Fault.OversizedBody => Json(HttpMethod.Post, "/embed-text", "{\"text\": \"" + new string('a', 8 * 1024 * 1024) + "\"}"),
             Fault.ModelNotReady => Json(HttpMethod.Post, "/embed-text", "{\"text\": \"red shoes\"}"),
             _ => null,
         }),
         new("POST /v1/embeddings", f => f switch
         {
             Fault.BadJson => Json(HttpMethod.Post, "/v1/embeddings", "{\"input\": "),
-            Fault.OversizedBody => Json(HttpMethod.Post, "/v1/embeddings", "{\"input\": \"" + new string('a', 3 * 1024 * 1024) + "\"}"),
+            Fault.WrongShape => Json(HttpMethod.Post, "/v1/embeddings", "{\"input\": 5}"),
+            Fault.OversizedBody => Json(HttpMethod.Post, "/v1/embeddings", "{\"input\": \"" + new string('a', 8 * 1024 * 1024) + "\"}"),
             Fault.DatabaseDown => null,
             // A good image first: the bad one, second, decides.
             _ => Json(HttpMethod.Post, "/v1/embeddings", $"{{\"input\": [{{\"type\": \"image_url\", \"image_url\": {{\"url\": \"{DataUri(Image(Fault.ModelNotReady))}\"}}}}, " +
                 $"{{\"type\": \"image_url\", \"image_url\": {{\"url\": \"{DataUri(Image(f))}\"}}}}]}}"),
         }, OpenAi: true),
-        new("PUT /items/{id} (image)", f => f is Fault.BadJson ? null : Multipart(HttpMethod.Put, "/items/a", "file", Image(f))),
+        new("PUT /items/{id} (image)", f => f switch
+        {
+            Fault.BadJson => null,
+            Fault.WrongShape => Multipart(HttpMethod.Put, "/items/a", "image", Image(f)),
+            _ => Multipart(HttpMethod.Put, "/items/a", "file", Image(f)),
+        }),
         new("PUT /items/{id} (vector)", f => f switch
         {
             Fault.BadJson => Json(HttpMethod.Put, "/items/a", "{\"vector\": ["),
-            Fault.OversizedBody => Json(HttpMethod.Put, "/items/a", "{\"vector\": " + Vector() + ", \"metadata\": {\"x\": \"" + new string('a', 3 * 1024 * 1024) + "\"}}"),
+            Fault.WrongShape => Json(HttpMethod.Put, "/items/a", "{\"vector\": [1, 2]}"),
+            Fault.OversizedBody => Json(HttpMethod.Put, "/items/a", "{\"vector\": " + Vector() + ", \"metadata\": {\"x\": \"" + new string('a', 8 * 1024 * 1024) + "\"}}"),
             Fault.DatabaseDown => Json(HttpMethod.Put, "/items/a", "{\"vector\": " + Vector() + "}"),
             _ => null,
         }),
-        new("POST /search (photo)", f => f is Fault.BadJson ? null : Multipart(HttpMethod.Post, "/search", "file", Image(f))),
+        new("POST /search (photo)", f => f switch
+        {
+            Fault.BadJson => null,
+            Fault.WrongShape => Multipart(HttpMethod.Post, "/search", "image", Image(f)),
+            _ => Multipart(HttpMethod.Post, "/search", "file", Image(f)),
+        }),
         new("POST /search (JSON)", f => f switch
         {
             Fault.BadJson => Json(HttpMethod.Post, "/search", "{\"text\": "),
-            Fault.OversizedBody => Json(HttpMethod.Post, "/search", "{\"text\": \"" + new string('a', 3 * 1024 * 1024) + "\"}"),
+            Fault.WrongShape => Json(HttpMethod.Post, "/search", "{\"text\": \"red shoes\", \"k\": 0}"),
+            Fault.OversizedBody => Json(HttpMethod.Post, "/search", "{\"text\": \"" + new string('a', 8 * 1024 * 1024) + "\"}"),
             Fault.ModelNotReady => Json(HttpMethod.Post, "/search", "{\"text\": \"red shoes\"}"),
             Fault.DatabaseDown => Json(HttpMethod.Post, "/search", "{\"vector\": " + Vector() + "}"),
             _ => null,
@@ -139,6 +169,16 @@ public sealed class RouteFaultTests(ITestOutputHelper output)
 
         var table = new List<string>();
         var wrong = new List<string>();
+        // Refusals counted by each service, read where they are counted (a listener on its own meter: /metrics would
+        // mix in the other services of this test process).
+        var expected = new Dictionary<HttpClient, Dictionary<string, long>> { [readyClient] = [], [loadingClient] = [], [databaseDownClient] = [] };
+        var counted = new Dictionary<HttpClient, ConcurrentDictionary<string, long>> { [readyClient] = [], [loadingClient] = [], [databaseDownClient] = [] };
+        using var listener = RefusalListener(new()
+        {
+            [ready.Services.GetRequiredService<IMeterFactory>()] = counted[readyClient],
+            [loading.Services.GetRequiredService<IMeterFactory>()] = counted[loadingClient],
+            [databaseDown.Services.GetRequiredService<IMeterFactory>()] = counted[databaseDownClient],
+        });
         foreach (var fault in Enum.GetValues<Fault>())
         {
             foreach (var route in Routes)
@@ -148,7 +188,8 @@ public sealed class RouteFaultTests(ITestOutputHelper output)
                 var client = fault switch { Fault.ModelNotReady => loadingClient, Fault.DatabaseDown => databaseDownClient, _ => readyClient };
                 using var response = await client.SendAsync(request);
                 var body = await response.Content.ReadAsStringAsync();
-                var (status, retryAfter) = Expected[fault];
+                var (status, retryAfter, refusal) = Expected[fault];
+                if (refusal is not null) expected[client][refusal] = expected[client].GetValueOrDefault(refusal) + 1;
                 var detail = Detail(body, route.OpenAi);
                 var line = $"{route.Name} x {fault}: {(int)response.StatusCode}{(response.Headers.RetryAfter is null ? string.Empty : " + Retry-After")} \"{detail}\"";
                 table.Add(line);
@@ -162,6 +203,38 @@ public sealed class RouteFaultTests(ITestOutputHelper output)
 
         output.WriteLine(string.Join('\n', table));
         Assert.True(wrong.Count == 0, string.Join('\n', wrong));
+
+        // Each refusal counted once, under the fault's reason, whichever route refused it (counted once the response is
+        // done, so the last may still be on its way).
+        foreach (var (client, wanted) in expected)
+        {
+            for (var tries = 0; tries < 50 && counted[client].Values.Sum() < wanted.Values.Sum(); tries++) await Task.Delay(100);
+            Assert.Equal(wanted.OrderBy(e => e.Key), counted[client].OrderBy(e => e.Key));
+        }
+    }
+
+    /// <summary>Counts embedding.requests.refused by reason for each service, told apart by the meter factory that made its meter.</summary>
+    private static MeterListener RefusalListener(Dictionary<IMeterFactory, ConcurrentDictionary<string, long>> services)
+    {
+        var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name == "embedding.requests.refused" && instrument.Meter.Scope is IMeterFactory scope && services.TryGetValue(scope, out var counts))
+                {
+                    l.EnableMeasurementEvents(instrument, counts);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, state) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "reason") ((ConcurrentDictionary<string, long>)state!).AddOrUpdate((string)tag.Value!, value, (_, n) => n + value);
+            }
+        });
+        listener.Start();
+        return listener;
     }
 
     /// <summary>problem+json's "detail", or OpenAI's "error.message"; null when the body has neither.</summary>

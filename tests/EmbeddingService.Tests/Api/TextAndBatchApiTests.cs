@@ -179,7 +179,7 @@ public sealed class TextAndBatchApiTests
 
         var remote = await client.PostAsJsonAsync(new Uri("/v1/embeddings", UriKind.Relative),
             new { input = new object[] { new { type = "image_url", image_url = new { url = "https://example.com/cat.jpg" } } } });
-        Assert.Equal(HttpStatusCode.BadRequest, remote.StatusCode);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, remote.StatusCode);
         using var error = JsonDocument.Parse(await remote.Content.ReadAsStringAsync());
         var shape = error.RootElement.GetProperty("error");
         Assert.Contains("never fetches URLs", shape.GetProperty("message").GetString(), StringComparison.Ordinal);

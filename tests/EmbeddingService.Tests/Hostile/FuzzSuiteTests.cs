@@ -51,7 +51,7 @@ public sealed class FuzzSuiteTests(ITestOutputHelper output)
         Assert.All(HostileCases.Routes, route => Assert.Contains(report.Outcomes, o => o.Case.Name.StartsWith(route.Path + " ", StringComparison.Ordinal)));
         Assert.Contains(report.Outcomes, o => o.Status == 200);
         // The service's own refusals of images say why (Kestrel's refusals of broken HTTP carry no body).
-        Assert.All(report.Outcomes.Where(o => o.Case.Family != "framing" && o.Status is >= 400 and < 500), o => Assert.False(string.IsNullOrEmpty(o.Detail), o.Case.Name));
+        Assert.All(report.Outcomes.Where(o => o.Case.Family != "framing" && o.Status is >= 400 and < 500), o => Assert.False(string.IsNullOrEmpty(o.Detail), $"{o.Case.Name}: {o.Status} in {o.Milliseconds:F0} ms, {o.Raw}"));
         // What requests hold is bounded by the upload and decode budgets (256 MiB each by default); whatever the
         // traffic was, no more than that may stay behind.
         Assert.True(end - memory.Start <= 512, $"RSS grew from {memory.Start:F0} to {end:F0} MiB (peak {memory.Peak:F0})");

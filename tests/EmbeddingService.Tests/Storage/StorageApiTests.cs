@@ -151,7 +151,7 @@ public sealed class StorageApiTests
         await Expect(await client.PutAsJsonAsync(new Uri("/items/a%01b", UriKind.Relative), new { vector }), HttpStatusCode.BadRequest, "control characters");
         await Expect(await client.PutAsJsonAsync(new Uri("/items/" + new string('x', 257), UriKind.Relative), new { vector }), HttpStatusCode.BadRequest, "1 to 256");
         await Expect(await client.PutAsync(new Uri("/items/m", UriKind.Relative), Photo("camera.png", "{not json")), HttpStatusCode.BadRequest, "metadata is not valid JSON");
-        await Expect(await client.PutAsync(new Uri("/items/m", UriKind.Relative), Photo("camera.png", "[1,2]")), HttpStatusCode.BadRequest, "metadata must be a JSON object");
+        await Expect(await client.PutAsync(new Uri("/items/m", UriKind.Relative), Photo("camera.png", "[1,2]")), HttpStatusCode.UnprocessableEntity, "metadata must be a JSON object");
         await Expect(await client.PutAsJsonAsync(new Uri("/items/short", UriKind.Relative), new { vector = new float[10] }), HttpStatusCode.UnprocessableEntity, "512 numbers");
         // PostgreSQL's jsonb refuses \u0000, which JSON allows: a 400, not the database's error.
         await Expect(await client.PutAsync(new Uri("/items/m", UriKind.Relative), Photo("camera.png", "{\"a\": \"x\\u0000y\"}")), HttpStatusCode.BadRequest, "NUL");
@@ -161,7 +161,7 @@ public sealed class StorageApiTests
         await Expect(Search("{}"), HttpStatusCode.UnprocessableEntity, "needs one query");
         await Expect(Search("{\"text\": \"a\", \"k\": 0}"), HttpStatusCode.UnprocessableEntity, "k must be");
         await Expect(Search("{\"text\": \"a\", \"k\": 101}"), HttpStatusCode.UnprocessableEntity, "k must be");
-        await Expect(Search("{\"text\": \"a\", \"filter\": [1]}"), HttpStatusCode.BadRequest, "filter must be a JSON object");
+        await Expect(Search("{\"text\": \"a\", \"filter\": [1]}"), HttpStatusCode.UnprocessableEntity, "filter must be a JSON object");
         await Expect(Search("{\"text\": \"a\", \"filter\": \"{bad\"}"), HttpStatusCode.BadRequest, "filter is not valid JSON");
         await Expect(Search("{\"text\": \"a\", \"min_score\": 2}"), HttpStatusCode.UnprocessableEntity, "min_score");
         await Expect(Search("{\"item_id\": \"unknown\"}"), HttpStatusCode.NotFound, "no item 'unknown'");
