@@ -184,11 +184,40 @@ public static class FuzzRunner
             return (0, length == 0 ? "connection closed without an answer" : $"not HTTP: {response[..Math.Min(40, response.Length)]}", raw);
         }
 
-        // A problem's "detail", or the "message" of an error in OpenAI's shape.
-        var detailAt = response.IndexOf("\"detail\":\"", StringComparison.Ordinal) is >= 0 and var d ? d + 10
-            : response.IndexOf("\"message\":\"", StringComparison.Ordinal) is >= 0 and var m ? m + 11 : -1;
-        var detail = detailAt < 0 ? null : response[detailAt..].Split('"')[0];
+        // A problem's "detail", or the "message" of an error in OpenAI's shape, in the body (de-chunked: a chunk may
+        // begin anywhere, even between "detail": and its value).
+        var body = Body(response);
+        var detailAt = body.IndexOf("\"detail\":\"", StringComparison.Ordinal) is >= 0 and var d ? d + 10
+            : body.IndexOf("\"message\":\"", StringComparison.Ordinal) is >= 0 and var m ? m + 11 : -1;
+        var detail = detailAt < 0 ? null : body[detailAt..].Split('"')[0];
         return (status, detail, raw);
+    }
+
+    /// <summary>The body of a response, its chunks joined when it is chunked (as far as it was read).</summary>
+    private static string Body(string response)
+    {
+        var headerEnd = response.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+        if (headerEnd < 0) return string.Empty;
+        var body = response[(headerEnd + 4)..];
+        if (!response[..headerEnd].Contains("Transfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase)) return body;
+        var joined = new StringBuilder();
+        var at = 0;
+        while (at < body.Length)
+        {
+            var lineEnd = body.IndexOf("\r\n", at, StringComparison.Ordinal);
+            if (lineEnd < 0 || !int.TryParse(body.AsSpan(at, lineEnd - at), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var size) || size == 0)
+            {
+                break;
+            }
+
+            // Sizes count bytes and the text here is decoded: close enough for finding a detail's opening quote.
+            var start = lineEnd + 2;
+            var length = Math.Min(size, body.Length - start);
+            joined.Append(body, start, length);
+            at = start + length + 2;
+        }
+
+        return joined.ToString();
     }
 
     private static bool BodyComplete(string headers, string body)

@@ -72,7 +72,9 @@ public sealed record ApiError(ErrorKind Kind, string Message, string? Reason = n
 
     public static ApiError Malformed(string message, string? parameter = null) => new(ErrorKind.Malformed, message, Parameter: parameter);
 
-    public static ApiError NotJson(System.Text.Json.JsonException e) => Malformed($"The body is not valid JSON: {e?.Message}");
+    /// <summary>Not JSON: the parser's sentence, cut short (it can quote kilobytes of the client's bytes back).</summary>
+    public static ApiError NotJson(System.Text.Json.JsonException e) => Malformed(
+        $"The body is not valid JSON: {(e?.Message is { Length: > 300 } long_ ? string.Concat(long_.AsSpan(0, 300), "...") : e?.Message)}");
 
     /// <summary>FastAPI's answer to a missing form field: 422 with FastAPI's error entry beside the detail.</summary>
     public static ApiError MissingField(string field, string message) => new(ErrorKind.Invalid, message, Parameter: field)
