@@ -2,11 +2,14 @@
 # Prints the performance table of the README: raw inference, preprocessing, the service over HTTP (from a
 # separate process), overload and memory, on a generated vit-b32 model (made on first use, ~5 s).
 # Options: --model DIR --seconds N (per measurement, default 10) --soak N (requests, default 10000);
-# --focus, --text, --storage, --hostile, --variants (fp32 vs int8 vs fp16), --operations (/metrics, SIGTERM) run one part.
+# --focus, --text, --storage, --hostile, --variants (fp32 vs int8 vs fp16), --operations (/metrics, SIGTERM) run one part;
+# --layout [--items N --queries N --layouts vector,halfvec] compares the store's layouts (column type, vector index).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dotnet build bench/EmbeddingService.Bench -c Release --nologo -v quiet
 # The store's figures need PostgreSQL + pgvector: the same throwaway cluster as the tests.
+# A store of a million vectors and its indexes: give PostgreSQL the memory a production server would.
+case " $* " in *" --layout "*|*" --items "*) export PG_SHARED_BUFFERS=${PG_SHARED_BUFFERS:-4GB} ;; esac
 BENCH_DATABASE_URL=$(scripts/postgres.sh start)
 export BENCH_DATABASE_URL
 exec dotnet bench/EmbeddingService.Bench/bin/Release/net10.0/EmbeddingService.Bench.dll "$@"

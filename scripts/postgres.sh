@@ -51,7 +51,15 @@ running() { [ -f "$DATA/postmaster.pid" ] && as_postgres $PG_BIN/pg_ctl -D "$DAT
 start() {
   apt_install postgresql-15 postgresql-server-dev-15 dpkg-dev make gcc python3
   install_pgvector
-  if running; then cat "$URL_FILE"; return 0; fi
+  # PG_SHARED_BUFFERS (default 1GB; the benchmarks of a million vectors ask for more): a running cluster with another
+  # value is restarted with this one.
+  local buffers=${PG_SHARED_BUFFERS:-1GB}
+  if running; then
+    local url
+    url=$(cat "$URL_FILE")
+    if [ "$(as_postgres psql -Atq "$url" -c 'SHOW shared_buffers' 2>/dev/null)" = "$buffers" ]; then echo "$url"; return 0; fi
+    as_postgres $PG_BIN/pg_ctl -D "$DATA" -m fast -w stop >/dev/null
+  fi
   $(need_root) mkdir -p "$PG_TEST_DIR"
   $(need_root) chown postgres: "$PG_TEST_DIR" 2>/dev/null || true
   if [ ! -f "$DATA/PG_VERSION" ]; then
@@ -59,7 +67,7 @@ start() {
   fi
   local port
   port=$(free_port)
-  as_postgres $PG_BIN/pg_ctl -D "$DATA" -l "$PG_TEST_DIR/log" -w -o "-p $port -k $PG_TEST_DIR -c listen_addresses=127.0.0.1" start >/dev/null
+  as_postgres $PG_BIN/pg_ctl -D "$DATA" -l "$PG_TEST_DIR/log" -w -o "-p $port -k $PG_TEST_DIR -c listen_addresses=127.0.0.1 -c shared_buffers=$buffers" start >/dev/null
   local url="postgresql://postgres@127.0.0.1:$port/postgres"
   PGOPTIONS='-c client_min_messages=warning' as_postgres psql -q -h 127.0.0.1 -p "$port" -U postgres -c "CREATE EXTENSION IF NOT EXISTS vector" postgres >/dev/null
   echo "$url" | as_postgres tee "$URL_FILE" >/dev/null

@@ -4,6 +4,16 @@ namespace EmbeddingService.Bench;
 
 internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int SoakRequests, int IntraOpThreads, bool Focus, bool HostileOnly, bool TextOnly, bool StorageOnly, bool VariantsOnly, bool OperationsOnly, int HostileRequests, string RepositoryRoot)
 {
+    public bool LayoutOnly { get; init; }
+
+    /// <summary>Items of the store benchmarks (--items).</summary>
+    public int Items { get; init; } = 1_000_000;
+
+    public int Queries { get; init; } = 200;
+
+    /// <summary>Only the layouts whose names start so (--layouts vector,halfvec).</summary>
+    public string[]? Layouts { get; init; }
+
     public string SharedDirectory => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared"));
 
     public static BenchOptions Parse(string[] args)
@@ -18,6 +28,9 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
         var variantsOnly = false;
         var operationsOnly = false;
         var hostile = 10_000;
+        bool layout = false;
+        int items = 1_000_000, queries = 200;
+        string[]? layouts = null;
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -34,11 +47,21 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
                 case "--variants": variantsOnly = true; break;
                 case "--operations": operationsOnly = true; break;
                 case "--hostile-requests": hostile = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus --hostile --text --storage --variants --operations --hostile-requests N");
+                case "--layout": layout = true; break;
+                case "--items": items = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--queries": queries = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--layouts": layouts = Next().Split(','); break;
+                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus --hostile --text --storage --variants --operations --hostile-requests N --layout --items N --queries N --layouts NAME,...");
             }
         }
 
-        return new BenchOptions(model, seconds, soak, threads, focus, hostileOnly, textOnly, storageOnly, variantsOnly, operationsOnly, hostile, FindRoot());
+        return new BenchOptions(model, seconds, soak, threads, focus, hostileOnly, textOnly, storageOnly, variantsOnly, operationsOnly, hostile, FindRoot())
+        {
+            LayoutOnly = layout,
+            Items = items,
+            Queries = queries,
+            Layouts = layouts,
+        };
     }
 
     private static string FindRoot()

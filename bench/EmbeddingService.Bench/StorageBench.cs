@@ -185,7 +185,7 @@ internal static class StorageBench
         }
     }
 
-    private static async Task<string> CreateDatabaseAsync(string server, string name)
+    internal static async Task<string> CreateDatabaseAsync(string server, string name)
     {
         await using (var admin = NpgsqlDataSource.Create(new StorageOptions { DatabaseUrl = server }.ConnectionString()))
         {
@@ -196,10 +196,10 @@ internal static class StorageBench
         return server[..server.LastIndexOf('/')] + "/" + name;
     }
 
-    private static async Task Execute(NpgsqlDataSource dataSource, string sql)
+    internal static async Task Execute(NpgsqlDataSource dataSource, string sql)
     {
         await using var command = dataSource.CreateCommand(sql);
-        command.CommandTimeout = 600;
+        command.CommandTimeout = 0;
         await command.ExecuteNonQueryAsync();
     }
 

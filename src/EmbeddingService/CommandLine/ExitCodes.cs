@@ -11,7 +11,7 @@ public static class ExitCodes
     /// <summary>Unknown command or argument, a malformed value, or a setting out of its range.</summary>
     public const int Usage = 2;
 
-    /// <summary>The database holds vectors of another model, variant or dimension.</summary>
+    /// <summary>The database holds vectors of another model, variant or dimension, or a store the command cannot use as it is (migrate first; pgvector too old).</summary>
     public const int StoreMismatch = 3;
 
     /// <summary>The database cannot be reached, or stopped answering during the run (what was written is kept).</summary>

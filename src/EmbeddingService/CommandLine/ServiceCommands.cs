@@ -11,7 +11,7 @@ namespace EmbeddingService.CommandLine;
 
 /// <summary>
 /// The service's command line, declared once: with no command it serves the HTTP API; <c>download-model</c>,
-/// <c>quantize</c> and <c>index</c> are commands. Anything else, or a malformed value, ends with a sentence and exit
+/// <c>quantize</c>, <c>index</c>, <c>import</c> and <c>migrate</c> are commands. Anything else, or a malformed value, ends with a sentence and exit
 /// code 2 (<see cref="ExitCodes.Usage"/>): a mistyped command never starts the server.
 /// </summary>
 public static class ServiceCommands
@@ -55,6 +55,8 @@ public static class ServiceCommands
         root.Subcommands.Add(DownloadModel(model));
         root.Subcommands.Add(Quantize(model));
         root.Subcommands.Add(Index());
+        root.Subcommands.Add(Import());
+        root.Subcommands.Add(Migrate());
         return InvokeAsync(root, args[settings.Length..]);
     }
 
@@ -133,6 +135,44 @@ public static class ServiceCommands
             result.GetValue(maxError),
             result.GetValue(probeImages)?.FullName,
             result.GetValue(force))));
+        return command;
+    }
+
+    private static Command Import()
+    {
+        var file = new Argument<FileInfo>("file") { Description = "JSON lines: {\"id\": ..., \"embedding\": [512 numbers], \"metadata\": {...}}", Arity = ArgumentArity.ZeroOrOne };
+        file.AcceptExistingOnly();
+        var database = new Option<string>("--from-database") { Description = "Read the vectors from this database (postgresql:// URL) instead of a file", HelpName = "URL" };
+        var query = new Option<string>("--query") { Description = "With --from-database: the rows' id, embedding and, optionally, metadata", HelpName = "SQL" };
+        var variant = new Option<string>("--variant") { Description = "The variant the vectors came from (the store refuses mixing, as the service does)", DefaultValueFactory = _ => "fp32" };
+        variant.AcceptOnlyFromAmong("fp32", "int8", "fp16");
+        var command = new Command(Importing.ImportCommand.Name, "Writes vectors computed elsewhere into the store (DATABASE_URL), without the model: from a " +
+            "JSON-lines file, or from another database's table. Bad rows are named and skipped; a rerun skips what is stored already.") { file, database, query, variant };
+        command.Validators.Add(result =>
+        {
+            var fromFile = result.GetValue(file) is not null;
+            var fromDatabase = result.GetValue(database) is not null;
+            if (fromFile == fromDatabase) result.AddError("Give either a FILE or --from-database URL --query SQL.");
+            else if (fromDatabase != (result.GetValue(query) is not null)) result.AddError("--from-database and --query go together.");
+        });
+        command.SetAction(async (result, _) =>
+        {
+            using var interruption = Interruption.Listen();
+            return await Importing.ImportCommand.RunAsync(new Importing.ImportSettings(
+                result.GetValue(file)?.FullName, result.GetValue(database), result.GetValue(query), result.GetValue(variant)!), interruption.Token);
+        });
+        return command;
+    }
+
+    private static Command Migrate()
+    {
+        var command = new Command(Storage.MigrateCommand.Name, "Moves the store in DATABASE_URL from an earlier layout to today's, online: the previous version " +
+            "keeps serving while the items are copied; a short swap ends it. Resumes where an interrupted run stopped.");
+        command.SetAction(async (_, _) =>
+        {
+            using var interruption = Interruption.Listen();
+            return await Storage.MigrateCommand.RunAsync(interruption.Token);
+        });
         return command;
     }
 

@@ -36,31 +36,25 @@ public static class IndexCommand
             return ExitCodes.Usage;
         }
 
-        using var cancel = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
-        {
-            // The first Ctrl-C stops cleanly, keeping what was written; a second one is the default (immediate).
-            e.Cancel = !cancel.IsCancellationRequested;
-            cancel.Cancel();
-        };
+        using var interruption = Interruption.Listen();
 
         try
         {
-            await host.Services.GetRequiredService<ModelStartup>().StartAsync(cancel.Token);
+            await host.Services.GetRequiredService<ModelStartup>().StartAsync(interruption.Token);
             var variant = host.Services.GetRequiredService<IOptions<ModelOptions>>().Value.Variant.ToString().ToLowerInvariant();
-            await using var store = await OpenStoreAsync(storage, new StoreIdentity(ClipModel.DisplayName, variant, 512), cancel.Token);
+            await using var store = await OpenStoreAsync(storage, new StoreIdentity(ClipModel.DisplayName, variant, 512), interruption.Token);
             var indexer = new CatalogIndexer(host.Services.GetRequiredService<ImageEmbedder>(), store, variant, storage.StoreThumbnails,
                 Math.Min(settings.Batch, host.Services.GetRequiredService<IOptions<BatchingOptions>>().Value.MaxQueueDepth));
-            var summary = await indexer.RunAsync(settings, cancel.Token);
+            var summary = await indexer.RunAsync(settings, interruption.Token);
             summary.Print();
-            return cancel.IsCancellationRequested ? ExitCodes.Interrupted : summary.Failed.IsEmpty ? ExitCodes.Success : ExitCodes.Failed;
+            return interruption.Requested ? ExitCodes.Interrupted : summary.Failed.IsEmpty ? ExitCodes.Success : ExitCodes.Failed;
         }
         catch (Exception e) when (e is ModelDirectoryException or Download.ModelDownloadException)
         {
             await Console.Error.WriteLineAsync(e.Message);
             return ExitCodes.Failed;
         }
-        catch (StoreMismatchException e)
+        catch (Exception e) when (e is StoreMismatchException or StoreLayoutException)
         {
             await Console.Error.WriteLineAsync(e.Message);
             return ExitCodes.StoreMismatch;

@@ -5,30 +5,37 @@ using Pgvector;
 
 namespace EmbeddingService.Storage;
 
-/// <summary>Items in PostgreSQL with pgvector: an HNSW cosine index on the embedding, a GIN index on the metadata.</summary>
+/// <summary>
+/// Items in PostgreSQL with pgvector, in <see cref="StoreLayout"/>: half-precision vectors, an HNSW index of their binary
+/// codes whose candidates are re-ranked exactly, a GIN index on the metadata, thumbnails in a table of their own.
+/// </summary>
 public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterativeScans) : IVectorStore, IAsyncDisposable
 {
-    private const string Columns = "id, model, variant, image_sha256, metadata::text, created_at, updated_at, thumbnail IS NOT NULL";
+    private const string Columns = "id, model, variant, image_sha256, metadata::text, created_at, updated_at, " +
+        "EXISTS (SELECT 1 FROM item_thumbnails t WHERE t.id = items.id)";
+
+    private const string Upsert = """
+        INSERT INTO items (id, embedding, model, variant, image_sha256, metadata)
+        VALUES (@id, @embedding, @model, @variant, @sha, @metadata)
+        ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, model = excluded.model, variant = excluded.variant,
+            image_sha256 = excluded.image_sha256, metadata = excluded.metadata, updated_at = now()
+        """;
 
     public Task<(bool Created, StoredItem Item)> UpsertAsync(NewItem item, CancellationToken cancellationToken) => Guard(async () =>
     {
         ArgumentNullException.ThrowIfNull(item);
+        // One statement: the item, then its thumbnail (replaced, or removed when the new version has none).
         await using var command = dataSource.CreateCommand($"""
-            INSERT INTO items (id, embedding, model, variant, image_sha256, metadata, thumbnail, thumbnail_type)
-            VALUES (@id, @embedding, @model, @variant, @sha, @metadata, @thumbnail, @thumbnail_type)
-            ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, model = excluded.model, variant = excluded.variant,
-                image_sha256 = excluded.image_sha256, metadata = excluded.metadata, thumbnail = excluded.thumbnail,
-                thumbnail_type = excluded.thumbnail_type, updated_at = now()
-            RETURNING {Columns}, (xmax = 0)
+            WITH item AS ({Upsert} RETURNING id, model, variant, image_sha256, metadata::text AS metadata, created_at, updated_at, (xmax = 0) AS created),
+            removed AS (DELETE FROM item_thumbnails WHERE id = @id AND @thumbnail::bytea IS NULL),
+            added AS (
+                INSERT INTO item_thumbnails (id, bytes, content_type) SELECT id, @thumbnail, @thumbnail_type FROM item WHERE @thumbnail::bytea IS NOT NULL
+                ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes, content_type = excluded.content_type)
+            SELECT id, model, variant, image_sha256, metadata, created_at, updated_at, @thumbnail::bytea IS NOT NULL, created FROM item
             """);
-        command.Parameters.AddWithValue("id", item.Id);
-        command.Parameters.AddWithValue("embedding", new Vector(item.Embedding));
-        command.Parameters.AddWithValue("model", item.Model);
-        command.Parameters.AddWithValue("variant", item.Variant);
-        command.Parameters.AddWithValue("sha", (object?)item.ImageSha256 ?? DBNull.Value);
-        command.Parameters.AddWithValue("metadata", NpgsqlDbType.Jsonb, item.MetadataJson);
+        AddItem(command.Parameters, item);
         command.Parameters.AddWithValue("thumbnail", NpgsqlDbType.Bytea, (object?)item.Thumbnail ?? DBNull.Value);
-        command.Parameters.AddWithValue("thumbnail_type", (object?)item.ThumbnailType ?? DBNull.Value);
+        command.Parameters.AddWithValue("thumbnail_type", NpgsqlDbType.Text, (object?)item.ThumbnailType ?? DBNull.Value);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         return (reader.GetBoolean(8), Read(reader, withEmbedding: false));
@@ -39,8 +46,10 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
         ArgumentNullException.ThrowIfNull(items);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using (var create = new NpgsqlCommand(
-            "CREATE TEMP TABLE staging (LIKE items INCLUDING DEFAULTS) ON COMMIT DROP", connection, transaction))
+        await using (var create = new NpgsqlCommand($"""
+            CREATE TEMP TABLE staging (id text, embedding halfvec({StoreLayout.Dimension}), model text, variant text, image_sha256 text, metadata jsonb,
+                thumbnail bytea, thumbnail_type text) ON COMMIT DROP
+            """, connection, transaction))
         {
             await create.ExecuteNonQueryAsync(cancellationToken);
         }
@@ -52,7 +61,7 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
             {
                 await import.StartRowAsync(cancellationToken);
                 await import.WriteAsync(item.Id, NpgsqlDbType.Text, cancellationToken);
-                await import.WriteAsync(new Vector(item.Embedding), cancellationToken);
+                await import.WriteAsync(Half(item.Embedding), cancellationToken);
                 await import.WriteAsync(item.Model, NpgsqlDbType.Text, cancellationToken);
                 await import.WriteAsync(item.Variant, NpgsqlDbType.Text, cancellationToken);
                 await WriteNullable(import, item.ImageSha256, NpgsqlDbType.Text, cancellationToken);
@@ -65,22 +74,42 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
         }
 
         await using var upsert = new NpgsqlCommand("""
-            INSERT INTO items (id, embedding, model, variant, image_sha256, metadata, thumbnail, thumbnail_type)
-            SELECT DISTINCT ON (id) id, embedding, model, variant, image_sha256, metadata, thumbnail, thumbnail_type FROM staging
-            ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, model = excluded.model, variant = excluded.variant,
-                image_sha256 = excluded.image_sha256, metadata = excluded.metadata, thumbnail = excluded.thumbnail,
-                thumbnail_type = excluded.thumbnail_type, updated_at = now()
-            RETURNING (xmax = 0)
+            WITH latest AS (SELECT DISTINCT ON (id) * FROM staging),
+            item AS (
+                INSERT INTO items (id, embedding, model, variant, image_sha256, metadata)
+                SELECT id, embedding, model, variant, image_sha256, metadata FROM latest
+                ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, model = excluded.model, variant = excluded.variant,
+                    image_sha256 = excluded.image_sha256, metadata = excluded.metadata, updated_at = now()
+                RETURNING (xmax = 0) AS created),
+            removed AS (DELETE FROM item_thumbnails t USING latest WHERE t.id = latest.id AND latest.thumbnail IS NULL),
+            added AS (
+                INSERT INTO item_thumbnails (id, bytes, content_type) SELECT id, thumbnail, coalesce(thumbnail_type, 'image/jpeg') FROM latest
+                WHERE thumbnail IS NOT NULL
+                ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes, content_type = excluded.content_type)
+            SELECT count(*) FILTER (WHERE created) FROM item
             """, connection, transaction);
-        var created = 0;
-        await using (var reader = await upsert.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken)) created += reader.GetBoolean(0) ? 1 : 0;
-        }
-
+        var created = (long)(await upsert.ExecuteScalarAsync(cancellationToken))!;
         await transaction.CommitAsync(cancellationToken);
-        return created;
+        return (int)created;
     });
+
+    private static void AddItem(NpgsqlParameterCollection parameters, NewItem item)
+    {
+        parameters.AddWithValue("id", item.Id);
+        parameters.AddWithValue("embedding", Half(item.Embedding));
+        parameters.AddWithValue("model", item.Model);
+        parameters.AddWithValue("variant", item.Variant);
+        parameters.AddWithValue("sha", NpgsqlDbType.Text, (object?)item.ImageSha256 ?? DBNull.Value);
+        parameters.AddWithValue("metadata", NpgsqlDbType.Jsonb, item.MetadataJson);
+    }
+
+    /// <summary>The vector in half precision, as the store keeps it.</summary>
+    internal static HalfVector Half(float[] vector)
+    {
+        var half = new Half[vector.Length];
+        System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(vector, half);
+        return new HalfVector(half);
+    }
 
     public Task<IReadOnlyDictionary<string, (string? ImageSha256, string MetadataJson)>> GetFingerprintsAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken) =>
         Guard(async () =>
@@ -106,7 +135,7 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
 
     public Task<Thumbnail?> GetThumbnailAsync(string id, CancellationToken cancellationToken) => Guard(async () =>
     {
-        await using var command = dataSource.CreateCommand("SELECT thumbnail, thumbnail_type FROM items WHERE id = @id AND thumbnail IS NOT NULL");
+        await using var command = dataSource.CreateCommand("SELECT bytes, content_type FROM item_thumbnails WHERE id = @id");
         command.Parameters.AddWithValue("id", id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
@@ -138,54 +167,65 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     });
 
+    /// <summary>
+    /// Candidates by the binary index, re-ranked by exact cosine on the stored vectors. A filter that matches at most
+    /// <see cref="ExactSearchLimit"/> rows is searched exactly (the GIN index finds them); a wider one is searched
+    /// through the index with the filter applied during the scan (pgvector >= 0.8's iterative scans), and if that scan
+    /// ends with fewer than k results, exactly: a filtered search returns k results whenever k items match.
+    /// </summary>
     public Task<IReadOnlyList<SearchHit>> SearchAsync(SearchQuery query, CancellationToken cancellationToken) => Guard(async () =>
     {
         ArgumentNullException.ThrowIfNull(query);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        // A very selective filter is searched exactly: the GIN index finds the few matching rows. Otherwise HNSW: it
-        // returns ef_search candidates and a filter drops some after the scan, so pgvector >= 0.8 keeps scanning
-        // (iterative scans) and older versions get a wider beam. Measured at 100,000 vectors with a 1-in-20 filter
-        // (docs/decisions.md): ef_search 40 gave recall@10 0.73, 100 and more 1.000; exact search over the 5,000
-        // matching rows 36 ms p50.
-        var exact = query.FilterJson is not null && await IsSelectiveAsync(connection, transaction, query.FilterJson, cancellationToken);
         var filtered = query.FilterJson is not null || query.ExcludeId is not null;
-        var efSearch = filtered ? Math.Min(1000, Math.Max(100, query.K * 10)) : Math.Max(40, query.K * 2);
+        var exact = query.FilterJson is not null && await IsSelectiveAsync(connection, transaction, query.FilterJson, cancellationToken);
+        var hits = await SearchOnceAsync(connection, transaction, query, filtered, exact, cancellationToken);
+        if (filtered && !exact && hits.Count < query.K)
+        {
+            hits = await SearchOnceAsync(connection, transaction, query, filtered, exact: true, cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return (IReadOnlyList<SearchHit>)[.. hits.TakeWhile(h => query.MinScore is not { } min || h.Score >= min)];
+    });
+
+    /// <summary>Candidates the binary index gives for re-ranking: measured at 1,000,000 items, 100 gave recall@10 >= 0.95 (docs/decisions.md).</summary>
+    internal static int Candidates(int k) => Math.Clamp(k * 10, 100, 1000);
+
+    private async Task<List<SearchHit>> SearchOnceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, SearchQuery query, bool filtered, bool exact,
+        CancellationToken cancellationToken)
+    {
+        var candidates = Candidates(query.K);
         var settings = exact
             ? "SELECT set_config('enable_indexscan', 'off', true)"
-            : "SELECT set_config('hnsw.ef_search', @ef, true)" + (filtered && iterativeScans ? ", set_config('hnsw.iterative_scan', 'strict_order', true)" : string.Empty);
+            : $"SELECT set_config('hnsw.ef_search', '{candidates}', true)" +
+              (filtered && iterativeScans ? ", set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.max_scan_tuples', '50000', true)" : string.Empty);
         await using (var configure = new NpgsqlCommand(settings, connection, transaction))
         {
-            configure.Parameters.AddWithValue("ef", efSearch.ToString(System.Globalization.CultureInfo.InvariantCulture));
             await configure.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await using var command = new NpgsqlCommand("""
-            SELECT id, 1 - (embedding <=> @query), metadata::text, thumbnail IS NOT NULL FROM items
-            WHERE (@filter::jsonb IS NULL OR metadata @> @filter::jsonb) AND (@exclude::text IS NULL OR id <> @exclude)
-            ORDER BY embedding <=> @query LIMIT @k
+        const string Where = "WHERE (@filter::jsonb IS NULL OR metadata @> @filter::jsonb) AND (@exclude::text IS NULL OR id <> @exclude)";
+        var from = exact
+            ? $"items found {Where}"
+            : $"(SELECT id, embedding, metadata FROM items {Where} ORDER BY {StoreLayout.BinaryOrder} LIMIT {candidates}) found";
+        await using var command = new NpgsqlCommand($"""
+            SELECT id, 1 - ({StoreLayout.ExactOrder}), metadata::text, EXISTS (SELECT 1 FROM item_thumbnails t WHERE t.id = found.id)
+            FROM {from} ORDER BY {StoreLayout.ExactOrder} LIMIT @k
             """, connection, transaction);
-        command.Parameters.AddWithValue("query", new Vector(query.Vector));
+        command.Parameters.AddWithValue("query", Half(query.Vector));
         command.Parameters.AddWithValue("filter", NpgsqlDbType.Jsonb, (object?)query.FilterJson ?? DBNull.Value);
         command.Parameters.AddWithValue("exclude", NpgsqlDbType.Text, (object?)query.ExcludeId ?? DBNull.Value);
         command.Parameters.AddWithValue("k", query.K);
         var hits = new List<SearchHit>(query.K);
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                var score = reader.GetDouble(1);
-                if (query.MinScore is { } min && score < min) break;
-                hits.Add(new SearchHit(reader.GetString(0), score, reader.GetString(2), reader.GetBoolean(3)));
-            }
-        }
-
-        await transaction.CommitAsync(cancellationToken);
-        return (IReadOnlyList<SearchHit>)hits;
-    });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) hits.Add(new SearchHit(reader.GetString(0), reader.GetDouble(1), reader.GetString(2), reader.GetBoolean(3)));
+        return hits;
+    }
 
     /// <summary>Up to this many matching rows a filtered search is exact (a few ms).</summary>
-    private const int ExactSearchLimit = 1_000;
+    private const int ExactSearchLimit = 2_000;
 
     /// <summary>How long a filter's "selective or not" is remembered: it picks a strategy only, and filters repeat.</summary>
     private static readonly TimeSpan SelectivityLifetime = TimeSpan.FromSeconds(30);
@@ -235,6 +275,10 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
 
     public ValueTask DisposeAsync() => dataSource.DisposeAsync();
 
+    /// <summary>Begins a bulk load (<see cref="BulkLoad"/>): into an empty store, the indexes are built after the rows.</summary>
+    public Task<BulkLoad> BeginBulkLoadAsync(StorageOptions options, CancellationToken cancellationToken) =>
+        BulkLoad.BeginAsync(dataSource, options, PgvectorVersion!, cancellationToken);
+
     /// <summary>
     /// Applies the migrations, checks the store's identity, and opens the store. The vector-mapped data source is built
     /// after the migrations: a data source maps the vector type only if it existed when it first connected.
@@ -281,5 +325,13 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
 
     private static StoredItem Read(NpgsqlDataReader reader, bool withEmbedding) => new(
         reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetString(4),
-        reader.GetDateTime(5), reader.GetDateTime(6), reader.GetBoolean(7), withEmbedding ? ((Vector)reader[8]).ToArray() : null);
+        reader.GetDateTime(5), reader.GetDateTime(6), reader.GetBoolean(7), withEmbedding ? Float(reader.GetFieldValue<HalfVector>(8)) : null);
+
+    private static float[] Float(HalfVector vector)
+    {
+        var half = vector.ToArray();
+        var values = new float[half.Length];
+        System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(half, values);
+        return values;
+    }
 }

@@ -5,17 +5,21 @@ namespace EmbeddingService.Storage;
 /// <summary>
 /// Versioned schema changes, applied at start inside one transaction under an advisory lock, so that several
 /// instances starting at once apply each exactly once. Then the store's identity (model, variant, dimension)
-/// is checked: vectors from another model would make every search meaningless.
+/// is checked: vectors from another model would make every search meaningless. Version 2 (today's layout,
+/// <see cref="StoreLayout"/>) rewrites the items: a store of up to MIGRATE_INLINE_LIMIT items is rewritten here
+/// (seconds); a larger one is left as it is, storage stays off with a sentence naming the <c>migrate</c> command,
+/// which moves it online (<see cref="OnlineMigration"/>) while the previous version keeps serving it.
 /// </summary>
 internal static class StorageMigrations
 {
     /// <summary>An arbitrary constant: the advisory lock this service's migrations take.</summary>
-    private const long LockKey = 0x5EA2C4_0001;
+    internal const long LockKey = 0x5EA2C4_0001;
 
-    private static string[] Steps(StorageOptions options) =>
-    [
-        // 1: the items and what the store holds.
-        $$"""
+    /// <summary>The schema version this build runs on.</summary>
+    public const int Current = 2;
+
+    /// <summary>Version 1: the items with <c>vector(512)</c>, thumbnails inline, HNSW on the full vectors.</summary>
+    private static string Version1(StorageOptions options) => $$"""
         CREATE EXTENSION IF NOT EXISTS vector;
         CREATE TABLE IF NOT EXISTS store_info (key text PRIMARY KEY, value text NOT NULL);
         CREATE TABLE IF NOT EXISTS items (
@@ -32,26 +36,80 @@ internal static class StorageMigrations
         CREATE INDEX IF NOT EXISTS items_embedding ON items USING hnsw (embedding vector_cosine_ops)
             WITH (m = {{options.HnswM}}, ef_construction = {{options.HnswEfConstruction}});
         CREATE INDEX IF NOT EXISTS items_metadata ON items USING gin (metadata jsonb_path_ops);
-        """,
-    ];
+        """;
+
+    /// <summary>Version 2 in place, for a store small enough to be rewritten inside the start-up transaction.</summary>
+    private static string Version2InPlace(StorageOptions options) => $"""
+        {StoreLayout.ThumbnailsTable};
+        INSERT INTO item_thumbnails (id, bytes, content_type)
+            SELECT id, thumbnail, coalesce(thumbnail_type, 'image/jpeg') FROM items WHERE thumbnail IS NOT NULL;
+        DROP INDEX IF EXISTS items_embedding;
+        ALTER TABLE items DROP COLUMN thumbnail, DROP COLUMN thumbnail_type,
+            ALTER COLUMN embedding TYPE halfvec({StoreLayout.Dimension}) USING embedding::halfvec({StoreLayout.Dimension});
+        {StoreLayout.ThumbnailsForeignKey};
+        {StoreLayout.VectorIndex("items", "items_embedding", options, concurrently: false)};
+        """;
 
     /// <exception cref="StoreMismatchException">The store holds vectors of another model, variant or dimension.</exception>
-    public static async Task ApplyAsync(NpgsqlDataSource dataSource, StorageOptions options, StoreIdentity identity, CancellationToken cancellationToken)
+    /// <exception cref="StoreLayoutException">The store is too large to be moved to today's layout at start.</exception>
+    /// <param name="upTo">Stop at this version (tests write stores of earlier versions).</param>
+    public static async Task ApplyAsync(NpgsqlDataSource dataSource, StorageOptions options, StoreIdentity identity, CancellationToken cancellationToken, int upTo = Current)
     {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        ArgumentNullException.ThrowIfNull(options);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await Execute(connection, "SELECT pg_advisory_xact_lock(@key)", cancellationToken, ("key", LockKey));
         await Execute(connection, "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())", cancellationToken);
-        var applied = (int)(await Scalar(connection, "SELECT coalesce(max(version), 0) FROM schema_migrations", cancellationToken) ?? 0);
-        var steps = Steps(options);
-        for (var version = applied + 1; version <= steps.Length; version++)
+        var applied = await VersionAsync(connection, cancellationToken);
+        if (applied < 1 && upTo >= 1)
         {
-            await Execute(connection, steps[version - 1], cancellationToken);
-            await Execute(connection, "INSERT INTO schema_migrations (version) VALUES (@version)", cancellationToken, ("version", version));
+            await Execute(connection, Version1(options), cancellationToken);
+            await MarkAsync(connection, 1, cancellationToken);
+        }
+
+        if (applied < 2 && upTo >= 2)
+        {
+            var pgvector = await PgvectorVersionAsync(connection, cancellationToken);
+            if (!System.Version.TryParse(pgvector, out var version) || version < new System.Version(0, 7))
+            {
+                throw new StoreLayoutException($"pgvector {pgvector} is installed; today's layout (half-precision vectors with a binary index) needs pgvector 0.7.0 " +
+                    "or later (0.8.2 or later in production: see the README). Storage stays off until it is upgraded (ALTER EXTENSION vector UPDATE).");
+            }
+
+            var items = await CountUpToAsync(connection, options.MigrateInlineLimit + 1, cancellationToken);
+            if (items > options.MigrateInlineLimit)
+            {
+                throw new StoreLayoutException(
+                    $"The store holds more than {options.MigrateInlineLimit:N0} items (MIGRATE_INLINE_LIMIT) in the layout of schema version 1; moving them to " +
+                    "today's layout (half-precision vectors, a binary index, thumbnails apart) is not done inside start-up. Run " +
+                    "'EmbeddingService migrate' with this DATABASE_URL: it copies the items online while the previous version keeps serving them, then swaps " +
+                    "the tables in a moment; storage stays off here until then (the embedding endpoints work).");
+            }
+
+            await Execute(connection, StoreLayout.BuildSettings(options, pgvector, local: true), cancellationToken);
+            await Execute(connection, Version2InPlace(options), cancellationToken);
+            await MarkAsync(connection, 2, cancellationToken);
         }
 
         await CheckIdentityAsync(connection, options, identity, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+    }
+
+    internal static async Task<int> VersionAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
+        (int)(await Scalar(connection, "SELECT coalesce(max(version), 0) FROM schema_migrations", cancellationToken) ?? 0);
+
+    internal static Task MarkAsync(NpgsqlConnection connection, int version, CancellationToken cancellationToken) =>
+        Execute(connection, "INSERT INTO schema_migrations (version) VALUES (@version) ON CONFLICT DO NOTHING", cancellationToken, ("version", version));
+
+    internal static async Task<string> PgvectorVersionAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
+        (string)(await Scalar(connection, "SELECT extversion FROM pg_extension WHERE extname = 'vector'", cancellationToken))!;
+
+    private static async Task<long> CountUpToAsync(NpgsqlConnection connection, long cap, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT count(*) FROM (SELECT 1 FROM items LIMIT @cap) stored", connection);
+        command.Parameters.AddWithValue("cap", cap);
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
     private static async Task CheckIdentityAsync(NpgsqlConnection connection, StorageOptions options, StoreIdentity identity, CancellationToken cancellationToken)
@@ -78,14 +136,14 @@ internal static class StorageMigrations
         }
     }
 
-    private static async Task Execute(NpgsqlConnection connection, string sql, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
+    internal static async Task Execute(NpgsqlConnection connection, string sql, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
     {
-        await using var command = new NpgsqlCommand(sql, connection);
+        await using var command = new NpgsqlCommand(sql, connection) { CommandTimeout = 0 };
         foreach (var (name, value) in parameters) command.Parameters.AddWithValue(name, value);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private static async Task<object?> Scalar(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    internal static async Task<object?> Scalar(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(sql, connection);
         return await command.ExecuteScalarAsync(cancellationToken);
@@ -114,6 +172,24 @@ public sealed class StoreMismatchException : Exception
     }
 
     public StoreMismatchException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>The store cannot take today's layout yet: too large to be moved at start (the migrate command does it), or pgvector too old.</summary>
+public sealed class StoreLayoutException : Exception
+{
+    public StoreLayoutException()
+    {
+    }
+
+    public StoreLayoutException(string message)
+        : base(message)
+    {
+    }
+
+    public StoreLayoutException(string message, Exception innerException)
         : base(message, innerException)
     {
     }

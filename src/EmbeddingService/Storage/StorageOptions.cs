@@ -19,6 +19,21 @@ public sealed class StorageOptions : IValidatableObject
     [Range(4, 1000)]
     public int HnswEfConstruction { get; set; } = 64;
 
+    /// <summary>Memory for building an index (PostgreSQL's maintenance_work_mem): an HNSW build that fits is many times faster.</summary>
+    [ConfigurationKeyName("INDEX_BUILD_MEMORY_MB")]
+    [Range(64, 1024 * 1024)]
+    public int MaintenanceWorkMemMb { get; set; } = 1024;
+
+    /// <summary>Parallel workers of an index build, used only on pgvector >= 0.8.2 (CVE-2026-3172); older versions build on one.</summary>
+    [ConfigurationKeyName("INDEX_BUILD_WORKERS")]
+    [Range(0, 64)]
+    public int IndexBuildWorkers { get; set; } = 2;
+
+    /// <summary>Up to this many items, the service moves an older store to today's layout itself at start; beyond, the migrate command does it online.</summary>
+    [ConfigurationKeyName("MIGRATE_INLINE_LIMIT")]
+    [Range(0, int.MaxValue)]
+    public int MigrateInlineLimit { get; set; } = 50_000;
+
     [ConfigurationKeyName("STORE_THUMBNAILS")]
     public bool StoreThumbnails { get; set; } = true;
 

@@ -43,6 +43,13 @@ public sealed partial class StorageStartupService(
                 lifetime.StopApplication();
                 return;
             }
+            catch (StoreLayoutException e)
+            {
+                // The embedding endpoints go on; storage answers 503 with this sentence until the store is migrated.
+                state.Set(StorageStatus.Refused, error: e.Message);
+                LogLayout(logger, e.Message);
+                return;
+            }
             catch (Exception e) when (PostgresVectorStore.IsOutage(e))
             {
                 LogWaiting(logger, e.Message, delay.TotalSeconds);
@@ -64,6 +71,9 @@ public sealed partial class StorageStartupService(
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Refusing the database in DATABASE_URL: {Reason}")]
     private static partial void LogRefused(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Storage is off: {Reason}")]
+    private static partial void LogLayout(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The database is not reachable ({Reason}); retrying in {Seconds} s")]
     private static partial void LogWaiting(ILogger logger, string reason, double seconds);

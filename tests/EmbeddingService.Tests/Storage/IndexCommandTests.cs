@@ -26,7 +26,7 @@ public sealed class IndexCommandTests
         Assert.True(exitCode == 1, $"exit {exitCode}\n{output}\n{error}");
         Assert.Contains("indexed 4 (4 new, 0 replaced), skipped 0 unchanged, failed 1", output, StringComparison.Ordinal);
         Assert.Contains("broken.jpg: The JPEG image is corrupt", output, StringComparison.Ordinal);
-        Assert.Equal(4L, await database.ScalarAsync<long>("SELECT count(*) FROM items WHERE thumbnail IS NOT NULL"));
+        Assert.Equal(4L, await database.ScalarAsync<long>("SELECT count(*) FROM item_thumbnails"));
         Assert.Equal("bags", await database.ScalarAsync<string>("SELECT metadata->>'category' FROM items WHERE id = 'bags/tote.jpg'"));
 
         var (_, again, _) = await Index();

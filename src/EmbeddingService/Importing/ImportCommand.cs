@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using System.IO.Hashing;
+using System.Text;
+using EmbeddingService.CommandLine;
+using EmbeddingService.Model;
+using EmbeddingService.Storage;
+using Microsoft.Extensions.Configuration;
+using Spectre.Console;
+
+namespace EmbeddingService.Importing;
+
+/// <summary>
+/// <c>import FILE.jsonl</c> or <c>import --from-database URL --query SQL</c>: vectors computed elsewhere (the replaced
+/// service's, most often) into the store, without the model. Bad rows are named and skipped, the rest kept; ids stored
+/// already with the same vector and metadata are left alone, so a rerun resumes; a duplicate id in the input is refused
+/// after its first row. Into an empty store the rows are COPYed before the indexes are built (<see cref="BulkLoad"/>).
+/// </summary>
+public static class ImportCommand
+{
+    public const string Name = "import";
+
+    /// <summary>Rows per COPY: amortizes the round trips; ~5 MB of vectors in memory.</summary>
+    private const int Batch = 5_000;
+
+    public static async Task<int> RunAsync(ImportSettings settings, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var options = new StorageOptions();
+        new ConfigurationBuilder().AddEnvironmentVariables().Build().Bind(options);
+        if (!options.Enabled)
+        {
+            await Console.Error.WriteLineAsync("DATABASE_URL is not set: import writes into the store in that database (scripts/postgres.sh start gives a local one).");
+            return ExitCodes.Usage;
+        }
+
+        var summary = new ImportSummary();
+        try
+        {
+            await using var store = await PostgresVectorStore.OpenAsync(options, new StoreIdentity(ClipModel.DisplayName, settings.Variant, ClipModel.Dimensions), cancellationToken);
+            var load = await store.BeginBulkLoadAsync(options, cancellationToken);
+            var rows = settings.File is { } file
+                ? ImportSources.JsonLinesAsync(file, cancellationToken)
+                : ImportSources.DatabaseAsync(new StorageOptions { DatabaseUrl = settings.SourceDatabase }.ConnectionString(), settings.Query!, cancellationToken);
+            var clock = Stopwatch.StartNew();
+            await WriteAsync(rows, load, settings.Variant, summary, clock, cancellationToken);
+            summary.Loaded = clock.Elapsed;
+            if (await load.FinishAsync(cancellationToken) is { } build) summary.IndexBuild = build;
+            summary.Print(load.Direct);
+            return summary.Failed.Count == 0 ? ExitCodes.Success : ExitCodes.Failed;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            summary.Print(direct: false);
+            await Console.Error.WriteLineAsync("Stopped by Ctrl-C: what was written is kept; run the same command again to go on (it also builds the index).");
+            return ExitCodes.Interrupted;
+        }
+        catch (Exception e) when (e is StoreMismatchException or StoreLayoutException)
+        {
+            await Console.Error.WriteLineAsync(e.Message);
+            return ExitCodes.StoreMismatch;
+        }
+        catch (Exception e) when (e is ImportSourceException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException
+            || (e is Npgsql.PostgresException && settings.File is null && summary.Read == 0))
+        {
+            await Console.Error.WriteLineAsync($"The input cannot be read: {e.Message}");
+            return ExitCodes.Usage;
+        }
+        catch (Exception e) when (PostgresVectorStore.IsOutage(e))
+        {
+            await Console.Error.WriteLineAsync($"A database cannot be reached or stopped answering ({e.Message}): what was written is kept; run the same command again to go on.");
+            return ExitCodes.DatabaseUnreachable;
+        }
+    }
+
+    private static async Task WriteAsync(IAsyncEnumerable<ImportRow> rows, BulkLoad load, string variant, ImportSummary summary, Stopwatch clock,
+        CancellationToken cancellationToken)
+    {
+        // Ids seen in this input, by a 64-bit hash of their UTF-8 (10 million ids take ~200 MB as strings would take ~1 GB).
+        var seen = new HashSet<ulong>();
+        var batch = new List<(string, float[], string)>(Batch);
+        await AnsiConsole.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new SpinnerColumn(), new ElapsedTimeColumn())
+            .StartAsync(async progress =>
+            {
+                var task = progress.AddTask("importing");
+                await foreach (var row in rows.WithCancellation(cancellationToken))
+                {
+                    summary.Read++;
+                    if (row.Failure is not null)
+                    {
+                        summary.Failed.Add((row.Where, row.Failure));
+                        continue;
+                    }
+
+                    if (!seen.Add(XxHash3.HashToUInt64(Encoding.UTF8.GetBytes(row.Id!))))
+                    {
+                        summary.Failed.Add((row.Where, $"id '{row.Id}' came before in this input; the first one is kept"));
+                        continue;
+                    }
+
+                    batch.Add((row.Id!, row.Vector!, row.MetadataJson));
+                    if (batch.Count == Batch) await FlushAsync();
+                }
+
+                await FlushAsync();
+
+                async Task FlushAsync()
+                {
+                    if (batch.Count == 0) return;
+                    var (created, updated) = await load.WriteAsync(batch, ClipModel.DisplayName, variant, cancellationToken);
+                    summary.Created += created;
+                    summary.Updated += updated;
+                    summary.Unchanged += batch.Count - created - updated;
+                    batch.Clear();
+                    task.Description = $"importing [grey]{summary.Read:N0} read, {summary.Created + summary.Updated:N0} written, {summary.Failed.Count:N0} failed, " +
+                        $"{summary.Read / Math.Max(0.001, clock.Elapsed.TotalSeconds):N0}/s[/]";
+                    // Without a terminal (a Job's log), a line now and then says how far it got.
+                    if (!AnsiConsole.Profile.Capabilities.Interactive && summary.Read % (Batch * 20) < Batch)
+                    {
+                        Console.Error.WriteLine($"importing: {summary.Read:N0} read, {summary.Created + summary.Updated:N0} written, {summary.Failed.Count:N0} failed");
+                    }
+                }
+            });
+    }
+}
+
+/// <param name="File">A JSON-lines file, or null with <paramref name="SourceDatabase"/> and <paramref name="Query"/>.</param>
+/// <param name="Variant">What the vectors came from (fp32, int8, fp16): the store refuses mixing variants, as for the service.</param>
+public sealed record ImportSettings(string? File, string? SourceDatabase, string? Query, string Variant);
+
+public sealed class ImportSummary
+{
+    /// <summary>Failures printed in full; beyond, only counted (the first ones show what is wrong with the input).</summary>
+    private const int Shown = 1_000;
+
+    public long Read { get; set; }
+
+    public long Created { get; set; }
+
+    public long Updated { get; set; }
+
+    public long Unchanged { get; set; }
+
+    public List<(string Where, string Reason)> Failed { get; } = [];
+
+    public TimeSpan Loaded { get; set; }
+
+    public TimeSpan? IndexBuild { get; set; }
+
+    public void Print(bool direct)
+    {
+        var rate = (Created + Updated + Unchanged) / Math.Max(0.001, Loaded.TotalSeconds);
+        var built = IndexBuild is { } build ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"; indexes built in {build.TotalSeconds:F1} s") : string.Empty;
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"imported {Created + Updated:N0} ({Created:N0} new, {Updated:N0} replaced), skipped {Unchanged:N0} unchanged, failed {Failed.Count:N0}; " +
+            $"{Loaded.TotalSeconds:F1} s, {rate:N0} vectors/s{(direct ? " (COPY into the empty store)" : string.Empty)}{built}"));
+        foreach (var (where, reason) in Failed.Take(Shown)) Console.WriteLine($"  failed {where}: {reason}");
+        if (Failed.Count > Shown) Console.WriteLine($"  ... and {Failed.Count - Shown:N0} more failed rows");
+    }
+}

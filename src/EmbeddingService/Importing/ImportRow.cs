@@ -1,0 +1,109 @@
+using System.Numerics.Tensors;
+using System.Text.Json;
+using EmbeddingService.Model;
+
+namespace EmbeddingService.Importing;
+
+/// <summary>A vector computed elsewhere, with its id and metadata (a JSON object), or why its row cannot be taken.</summary>
+/// <param name="Where">How the summary names the row: "line 12", or the id.</param>
+public sealed record ImportRow(string Where, string? Id, float[]? Vector, string MetadataJson, string? Failure)
+{
+    public static ImportRow Failed(string where, string? id, string reason) => new(where, id, null, "{}", reason);
+
+    /// <summary>
+    /// Checks a vector: <see cref="ClipModel.Dimensions"/> finite numbers, not all zero; then L2-normalizes it in place,
+    /// as the service's own embeddings are (cosine search does not care; stored vectors then compare as the service's do).
+    /// </summary>
+    public static string? Normalize(float[] vector)
+    {
+        ArgumentNullException.ThrowIfNull(vector);
+        if (vector.Length != ClipModel.Dimensions) return $"the embedding has {vector.Length} numbers, not {ClipModel.Dimensions}";
+        for (var i = 0; i < vector.Length; i++)
+        {
+            if (!float.IsFinite(vector[i])) return $"embedding[{i}] is not a finite number";
+        }
+
+        var norm = TensorPrimitives.Norm(vector);
+        if (norm == 0) return "the embedding is all zeros: it has no direction to compare";
+        TensorPrimitives.Divide(vector, norm, vector);
+        return null;
+    }
+
+    /// <summary>One JSON line: <c>{"id": "...", "embedding": [...], "metadata": {...}}</c>, read without building a document.</summary>
+    public static ImportRow FromJsonLine(ReadOnlySpan<byte> line, long number)
+    {
+        var where = $"line {number}";
+        string? id = null;
+        float[]? vector = null;
+        var metadata = "{}";
+        try
+        {
+            var reader = new Utf8JsonReader(line, new JsonReaderOptions { MaxDepth = 64 });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return Failed(where, null, "not a JSON object");
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("id"))
+                {
+                    reader.Read();
+                    id = reader.TokenType switch
+                    {
+                        JsonTokenType.String => reader.GetString(),
+                        JsonTokenType.Number => System.Text.Encoding.UTF8.GetString(reader.ValueSpan),
+                        _ => null,
+                    };
+                    if (id is null) return Failed(where, null, "\"id\" must be a string or a number");
+                }
+                else if (reader.ValueTextEquals("embedding"))
+                {
+                    reader.Read();
+                    if (reader.TokenType != JsonTokenType.StartArray) return Failed(where, id, "\"embedding\" must be an array of numbers");
+                    var values = new List<float>(ClipModel.Dimensions);
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                    {
+                        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetSingle(out var value))
+                        {
+                            return Failed(where, id, $"embedding[{values.Count}] is not a number");
+                        }
+
+                        values.Add(value);
+                    }
+
+                    vector = [.. values];
+                }
+                else if (reader.ValueTextEquals("metadata"))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.Null) continue;
+                    if (reader.TokenType != JsonTokenType.StartObject) return Failed(where, id, "\"metadata\" must be a JSON object");
+                    using var document = JsonDocument.ParseValue(ref reader);
+                    metadata = document.RootElement.GetRawText();
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
+        }
+        catch (JsonException e)
+        {
+            return Failed(where, id, $"not valid JSON ({e.Message.Split(". ")[0]})");
+        }
+        catch (InvalidOperationException)
+        {
+            return Failed(where, id, "\"id\" is not valid Unicode text");
+        }
+
+        return Checked(where, id, vector, metadata);
+    }
+
+    /// <summary>A row whose parts were read: the id and vector checked, the metadata a JSON object without NUL.</summary>
+    public static ImportRow Checked(string where, string? id, float[]? vector, string metadata)
+    {
+        if (string.IsNullOrEmpty(id) || id.Length > 256 || id.Any(char.IsControl)) return Failed(where, id, "the id must have 1 to 256 characters and no control characters");
+        if (vector is null) return Failed(where, id, "no \"embedding\"");
+        if (Normalize(vector) is { } bad) return Failed(where, id, bad);
+        if (metadata.Contains("\\u0000", StringComparison.OrdinalIgnoreCase)) return Failed(where, id, "the metadata holds the NUL character (\\u0000), which PostgreSQL's jsonb refuses");
+        return new ImportRow(where, id, vector, metadata, null);
+    }
+}

@@ -1,0 +1,163 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Npgsql;
+using NpgsqlTypes;
+using Pgvector;
+
+namespace EmbeddingService.Importing;
+
+/// <summary>Where vectors come from: a JSON-lines file, or the rows of a query on another database. Both stream.</summary>
+public static class ImportSources
+{
+    /// <summary>
+    /// The lines of a file, parsed on every core (number parsing bounds a JSON-lines import: 512 numbers a line), in
+    /// order of their reading, never more than a few thousand lines in memory.
+    /// </summary>
+    public static async IAsyncEnumerable<ImportRow> JsonLinesAsync(string path, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var lines = Channel.CreateBounded<(long Number, byte[] Bytes, int Length)>(4096);
+        var rows = Channel.CreateBounded<ImportRow>(4096);
+        var reading = Task.Run(() => ReadLinesAsync(path, lines.Writer, cancellationToken), cancellationToken);
+        var parsers = Enumerable.Range(0, Math.Max(1, Environment.ProcessorCount)).Select(_ => Task.Run(async () =>
+        {
+            await foreach (var (number, bytes, length) in lines.Reader.ReadAllAsync(cancellationToken))
+            {
+                var row = ImportRow.FromJsonLine(bytes.AsSpan(0, length), number);
+                ArrayPool<byte>.Shared.Return(bytes);
+                await rows.Writer.WriteAsync(row, cancellationToken);
+            }
+        }, cancellationToken)).ToArray();
+        var done = Task.WhenAll(parsers.Append(reading)).ContinueWith(t => rows.Writer.TryComplete(t.Exception?.InnerException), TaskScheduler.Default);
+        await foreach (var row in rows.Reader.ReadAllAsync(cancellationToken)) yield return row;
+        await done;
+        await reading;
+    }
+
+    private static async Task ReadLinesAsync(string path, ChannelWriter<(long, byte[], int)> lines, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan | FileOptions.Asynchronous);
+            var buffer = new byte[1 << 20];
+            int filled = 0, start = 0;
+            long number = 0;
+            while (true)
+            {
+                var read = await file.ReadAsync(buffer.AsMemory(filled), cancellationToken);
+                filled += read;
+                int newline;
+                while ((newline = buffer.AsSpan(start, filled - start).IndexOf((byte)'\n')) >= 0)
+                {
+                    await EmitAsync(buffer.AsMemory(start, newline), ++number);
+                    start += newline + 1;
+                }
+
+                if (read == 0)
+                {
+                    if (filled > start) await EmitAsync(buffer.AsMemory(start, filled - start), ++number);
+                    break;
+                }
+
+                // Keep the unfinished line at the front; a line longer than the buffer doubles it.
+                buffer.AsSpan(start, filled - start).CopyTo(buffer);
+                (filled, start) = (filled - start, 0);
+                if (filled == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+            }
+
+            lines.TryComplete();
+        }
+        catch (Exception e)
+        {
+            lines.TryComplete(e);
+            throw;
+        }
+
+        async ValueTask EmitAsync(ReadOnlyMemory<byte> line, long number)
+        {
+            var trimmed = line.Span.Trim(" \t\r"u8);
+            if (trimmed.IsEmpty) return;
+            var copy = ArrayPool<byte>.Shared.Rent(trimmed.Length);
+            trimmed.CopyTo(copy);
+            await lines.WriteAsync((number, copy, trimmed.Length), cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// The rows of <paramref name="query"/> on another database (binary protocol, streamed): the id, the embedding
+    /// (<c>vector</c>, <c>halfvec</c>, <c>real[]</c> or <c>double precision[]</c>) and, optionally, the metadata (json,
+    /// jsonb or text holding an object), e.g. the replaced service's <c>SELECT id, embedding, metadata FROM products</c>.
+    /// </summary>
+    public static async IAsyncEnumerable<ImportRow> DatabaseAsync(string connectionString, string query, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        builder.UseVector();
+        await using var dataSource = builder.Build();
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(query, connection) { CommandTimeout = 0 };
+        await using var reader = await command.ExecuteReaderAsync(System.Data.CommandBehavior.SequentialAccess, cancellationToken);
+        if (reader.FieldCount < 2)
+        {
+            throw new ImportSourceException($"The query gives {reader.FieldCount} column(s); it must give the id, the embedding and, optionally, the metadata.");
+        }
+
+        var type = reader.GetDataTypeName(1) is var name && name.LastIndexOf('.') is >= 0 and var dot ? name[(dot + 1)..] : name;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var id = reader.IsDBNull(0) ? null : Convert.ToString(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture);
+            var where = id is null ? "a row without id" : $"id '{id}'";
+            float[]? vector;
+            try
+            {
+                vector = reader.IsDBNull(1) ? null : Vector(reader, type);
+            }
+            catch (Exception e) when (e is InvalidCastException or NotSupportedException)
+            {
+                throw new ImportSourceException($"The embedding column is of type {type}; use vector, halfvec, real[] or double precision[] (cast it in the query).", e);
+            }
+
+            var metadata = reader.FieldCount > 2 && !reader.IsDBNull(2) ? reader.GetString(2) : "{}";
+            yield return MetadataIsObject(metadata) ? ImportRow.Checked(where, id, vector, metadata) : ImportRow.Failed(where, id, "the metadata is not a JSON object");
+        }
+    }
+
+    private static float[] Vector(NpgsqlDataReader reader, string type) => type switch
+    {
+        "vector" => reader.GetFieldValue<Vector>(1).ToArray(),
+        "halfvec" => [.. reader.GetFieldValue<HalfVector>(1).ToArray().Select(h => (float)h)],
+        "real[]" => reader.GetFieldValue<float[]>(1),
+        "double precision[]" => [.. reader.GetFieldValue<double[]>(1).Select(d => (float)d)],
+        _ => throw new NotSupportedException(type),
+    };
+
+    private static bool MetadataIsObject(string json)
+    {
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(json);
+            return document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>The source itself cannot be read as vectors (not a row's fault): the import stops with this sentence.</summary>
+public sealed class ImportSourceException : Exception
+{
+    public ImportSourceException()
+    {
+    }
+
+    public ImportSourceException(string message)
+        : base(message)
+    {
+    }
+
+    public ImportSourceException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

@@ -1,0 +1,63 @@
+namespace EmbeddingService.Storage;
+
+/// <summary>
+/// The store's layout since schema version 2, chosen by measurement at 1,000,000 vectors (docs/decisions.md, "A store
+/// for ten million products"): embeddings as <c>halfvec</c> (half the bytes of <c>vector</c>; 1 - cos changes by
+/// ~1e-4, below the int8 variant's error), searched through an HNSW index of their binary codes
+/// (<c>binary_quantize</c>, 64 bytes a vector) whose candidates are re-ranked exactly; thumbnails in a table of their
+/// own, so that a search never reads them.
+/// </summary>
+internal static class StoreLayout
+{
+    public const int Dimension = Model.ClipModel.Dimensions;
+
+    /// <summary>The order of the binary index: Hamming distance between the codes.</summary>
+    public const string BinaryOrder = "binary_quantize(embedding)::bit(512) <~> binary_quantize(@query::halfvec(512))::bit(512)";
+
+    /// <summary>The exact order: cosine distance on the stored half-precision vectors.</summary>
+    public const string ExactOrder = "embedding <=> @query::halfvec(512)";
+
+    /// <summary>The items table (without its thumbnails) as schema version 2 creates it.</summary>
+    public static string ItemsTable(string name) => $$"""
+        CREATE TABLE {{name}} (
+            id text PRIMARY KEY,
+            embedding halfvec({{Dimension}}) NOT NULL,
+            model text NOT NULL,
+            variant text NOT NULL,
+            image_sha256 text,
+            metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now())
+        """;
+
+    public const string ThumbnailsTable = """
+        CREATE TABLE IF NOT EXISTS item_thumbnails (
+            id text PRIMARY KEY,
+            bytes bytea NOT NULL,
+            content_type text NOT NULL)
+        """;
+
+    public const string ThumbnailsForeignKey = "ALTER TABLE item_thumbnails ADD CONSTRAINT item_thumbnails_id_fkey FOREIGN KEY (id) REFERENCES items (id) ON DELETE CASCADE";
+
+    /// <summary>The metadata index (containment, <c>@&gt;</c>).</summary>
+    public static string MetadataIndex(string table, string name, bool concurrently) =>
+        $"CREATE INDEX {(concurrently ? "CONCURRENTLY " : string.Empty)}IF NOT EXISTS {name} ON {table} USING gin (metadata jsonb_path_ops)";
+
+    /// <summary>The vector index: HNSW over the binary codes.</summary>
+    public static string VectorIndex(string table, string name, StorageOptions options, bool concurrently) =>
+        $"CREATE INDEX {(concurrently ? "CONCURRENTLY " : string.Empty)}IF NOT EXISTS {name} ON {table} " +
+        $"USING hnsw ((binary_quantize(embedding)::bit({Dimension})) bit_hamming_ops) WITH (m = {options.HnswM}, ef_construction = {options.HnswEfConstruction})";
+
+    /// <summary>
+    /// Session settings for building an index: MAINTENANCE_WORK_MEM, and parallel workers only where pgvector is past
+    /// CVE-2026-3172 (a buffer overflow in parallel HNSW builds, 0.6.0 to 0.8.1): on older versions a build runs on one
+    /// worker, which is the only way the flaw cannot be reached whatever the server's own settings.
+    /// </summary>
+    /// <param name="local">Only for the transaction (SET LOCAL), where the build runs inside one.</param>
+    public static string BuildSettings(StorageOptions options, string pgvectorVersion, bool local) =>
+        $"SET {(local ? "LOCAL " : string.Empty)}maintenance_work_mem = '{options.MaintenanceWorkMemMb}MB'; " +
+        $"SET {(local ? "LOCAL " : string.Empty)}max_parallel_maintenance_workers = {(ParallelBuildsAreSafe(pgvectorVersion) ? options.IndexBuildWorkers : 0)}";
+
+    public static bool ParallelBuildsAreSafe(string pgvectorVersion) =>
+        System.Version.TryParse(pgvectorVersion, out var version) && version >= new System.Version(0, 8, 2);
+}
