@@ -3,6 +3,9 @@
 #   scripts/postgres.sh start   installs what is missing, starts the cluster (idempotent), prints its URL
 #   scripts/postgres.sh url     prints the URL of the running cluster
 #   scripts/postgres.sh stop    stops it (the data stays in $PG_TEST_DIR until the next start)
+#   scripts/postgres.sh pair start|stop-primary|start-primary|stop
+#                               a primary and its streaming standby (pg_basebackup -R) of their own, for the read-replica
+#                               tests and benchmark: prints the primary's URL, then the standby's
 # Installs bookworm's postgresql-15 and postgresql-server-dev-15, and builds pgvector from Debian's *source*
 # package (a deb-src line for trixie, source only: no binary package is taken from trixie).
 set -euo pipefail
@@ -74,9 +77,48 @@ start() {
   echo "$url"
 }
 
+PAIR=$PG_TEST_DIR/pair
+
+pair_running() { [ -f "$PAIR/$1/postmaster.pid" ] && as_postgres $PG_BIN/pg_ctl -D "$PAIR/$1" status >/dev/null 2>&1; }
+
+pair_start_one() {
+  pair_running "$1" && return 0
+  as_postgres $PG_BIN/pg_ctl -D "$PAIR/$1" -l "$PAIR/$1.log" -w -o "-p $(cat "$PAIR/$1.port") -k $PAIR -c listen_addresses=127.0.0.1 -c shared_buffers=${PG_SHARED_BUFFERS:-1GB}" start >/dev/null
+}
+
+pair() {
+  case "${1:-}" in
+    start)
+      apt_install postgresql-15 postgresql-server-dev-15 dpkg-dev make gcc python3
+      install_pgvector
+      $(need_root) mkdir -p "$PAIR"
+      $(need_root) chown postgres: "$PAIR" 2>/dev/null || true
+      if [ ! -f "$PAIR/primary/PG_VERSION" ]; then
+        free_port | as_postgres tee "$PAIR/primary.port" >/dev/null
+        free_port | as_postgres tee "$PAIR/standby.port" >/dev/null
+        as_postgres $PG_BIN/initdb -D "$PAIR/primary" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+        pair_start_one primary
+        PGOPTIONS='-c client_min_messages=warning' as_postgres psql -q -h 127.0.0.1 -p "$(cat "$PAIR/primary.port")" -U postgres \
+          -c "CREATE EXTENSION IF NOT EXISTS vector" postgres >/dev/null
+        # A streaming standby: -R writes primary_conninfo and standby.signal.
+        as_postgres $PG_BIN/pg_basebackup -h 127.0.0.1 -p "$(cat "$PAIR/primary.port")" -U postgres -D "$PAIR/standby" -R -X stream >/dev/null
+      fi
+      pair_start_one primary
+      pair_start_one standby
+      echo "postgresql://postgres@127.0.0.1:$(cat "$PAIR/primary.port")/postgres"
+      echo "postgresql://postgres@127.0.0.1:$(cat "$PAIR/standby.port")/postgres"
+      ;;
+    stop-primary) if pair_running primary; then as_postgres $PG_BIN/pg_ctl -D "$PAIR/primary" -m fast -w stop >/dev/null; fi ;;
+    start-primary) pair_start_one primary ;;
+    stop) for one in standby primary; do if pair_running $one; then as_postgres $PG_BIN/pg_ctl -D "$PAIR/$one" -m fast -w stop >/dev/null; fi; done ;;
+    *) echo "usage: scripts/postgres.sh pair start|stop-primary|start-primary|stop" >&2; exit 2 ;;
+  esac
+}
+
 case "${1:-}" in
   start) start ;;
+  pair) shift; pair "$@" ;;
   url) running && cat "$URL_FILE" || { echo "not running; scripts/postgres.sh start" >&2; exit 1; } ;;
   stop) if running; then as_postgres $PG_BIN/pg_ctl -D "$DATA" -m fast -w stop >/dev/null; fi ;;
-  *) echo "usage: scripts/postgres.sh start|url|stop" >&2; exit 2 ;;
+  *) echo "usage: scripts/postgres.sh start|url|stop|pair ..." >&2; exit 2 ;;
 esac

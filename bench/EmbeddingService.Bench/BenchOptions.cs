@@ -11,6 +11,9 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
 
     public int Queries { get; init; } = 200;
 
+    /// <summary>--items was given: --storage measures the store at that size (import, search through the standby).</summary>
+    public bool ItemsGiven { get; init; }
+
     /// <summary>Only the layouts whose names start so (--layouts vector,halfvec).</summary>
     public string[]? Layouts { get; init; }
 
@@ -61,6 +64,7 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
             Items = items,
             Queries = queries,
             Layouts = layouts,
+            ItemsGiven = args.Contains("--items"),
         };
     }
 

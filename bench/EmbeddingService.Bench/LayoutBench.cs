@@ -72,6 +72,7 @@ internal static class LayoutBench
                 "", "", "", $"COPY {Report.F(load, 0)} s, GIN {Report.F(gin, 0)} s, vector index {Report.F(build, 0)} s (1 worker); bytes/item: table {table / catalogue.Count:N0}, " +
                 $"vector index {vectorIndex / catalogue.Count:N0}, id + metadata indexes {others / catalogue.Count:N0}, all indexes {(vectorIndex + others) / catalogue.Count:N0}, " +
                 $"table + indexes {(table + vectorIndex + others) / catalogue.Count:N0}");
+            foreach (var rerank in layout.Rerank == 0 ? [0] : new[] { layout.Rerank, layout.Rerank * 2 })
             for (var f = 0; f < Filters.Length; f++)
             {
                 var latencies = new List<double>();
@@ -80,7 +81,7 @@ internal static class LayoutBench
                 for (var q = 0; q < queries.Length; q++)
                 {
                     var timer = Stopwatch.StartNew();
-                    var found = await SearchAsync(dataSource, layout, queries[q].Vector, Filters[f].Json(catalogue, queries[q].Item));
+                    var found = await SearchAsync(dataSource, layout with { Rerank = rerank }, queries[q].Vector, Filters[f].Json(catalogue, queries[q].Item));
                     latencies.Add(timer.Elapsed.TotalMilliseconds);
                     var expected = truth[q][f];
                     recall += expected.Count == 0 ? 1 : expected.Count(e => found.Contains(Catalogue.Id(e))) / (double)expected.Count;
@@ -88,7 +89,7 @@ internal static class LayoutBench
                 }
 
                 latencies.Sort();
-                report.Add($"  search {layout.Name}, {Filters[f].Name}, k=10, 1 client", Report.F(1000 / latencies.Average()), Report.F(latencies[latencies.Count / 2]),
+                report.Add($"  search {(rerank == 0 ? layout.Name : layout.Name.Replace($"re-rank {layout.Rerank}", $"re-rank {rerank}", StringComparison.Ordinal))}, {Filters[f].Name}, k=10, 1 client", Report.F(1000 / latencies.Average()), Report.F(latencies[latencies.Count / 2]),
                     Report.F(latencies[(int)(latencies.Count * 0.95)]), Report.F(latencies[(int)(latencies.Count * 0.99)]),
                     $"recall@10 {Report.F(recall / queries.Length, 3)}; fewer than k returned: {short_} of {queries.Length}");
             }

@@ -36,7 +36,8 @@ if (options.HostileOnly || options.TextOnly || options.StorageOnly || options.Va
     if (options.OperationsOnly) await OperationsBench.RunAsync(options, modelDirectory, small, serviceSettings, report);
     if (options.VariantsOnly) await VariantBench.RunAsync(options, modelDirectory, small, serviceSettings, report);
     if (options.TextOnly) await TextBench.RunAsync(options, modelDirectory, serviceSettings, report);
-    if (options.StorageOnly) await StorageBench.RunAsync(options, modelDirectory, phone, serviceSettings, report);
+    if (options.StorageOnly && options.ItemsGiven) await StoreScaleBench.RunAsync(options, modelDirectory, serviceSettings, report);
+    else if (options.StorageOnly) await StorageBench.RunAsync(options, modelDirectory, phone, serviceSettings, report);
     if (options.HostileOnly) await HostileBench.RunAsync(options, modelDirectory, small, serviceSettings, report);
     Console.WriteLine(report.Render());
     return 0;

@@ -46,7 +46,8 @@ public sealed record HealthResponse(
     bool ModelLoaded,
     string Device,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Database = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Database = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? DatabaseReplica = null);
 
 public sealed record ServiceInfoResponse(
     string Service,

@@ -12,7 +12,8 @@ public static class HealthEndpoints
 {
     /// <summary>
     /// <c>GET /health</c>: 200 once the model is loaded, 503 while it loads or if it failed. With storage on it adds
-    /// <c>"database": "ok" | "unavailable"</c>, which never turns the embedding service unhealthy.
+    /// <c>"database": "ok" | "read_only" | "unavailable"</c> (and <c>"database_replica"</c> with a standby), which never turns the
+    /// embedding service unhealthy.
     /// </summary>
     public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder app)
     {
@@ -64,20 +65,22 @@ public static class HealthEndpoints
 
     private static async Task<JsonHttpResult<HealthResponse>> HealthAsync(ModelState state, StorageState storage, CancellationToken cancellationToken)
     {
-        var database = await DatabaseAsync(storage, cancellationToken);
+        var reachable = await storage.IsReachableAsync(cancellationToken);
+        var (database, replica) = (Database(reachable), reachable?.Replica is { } up ? (up ? "ok" : "unavailable") : null);
         return state.Status switch
         {
-            ModelStatus.Ready => TypedResults.Json(new HealthResponse("healthy", true, state.Model!.Device, Database: database)),
-            ModelStatus.Loading => TypedResults.Json(new HealthResponse("loading", false, "cpu", Database: database), statusCode: StatusCodes.Status503ServiceUnavailable),
-            _ => TypedResults.Json(new HealthResponse("unhealthy", false, "cpu", state.Error, database), statusCode: StatusCodes.Status503ServiceUnavailable),
+            ModelStatus.Ready => TypedResults.Json(new HealthResponse("healthy", true, state.Model!.Device, Database: database, DatabaseReplica: replica)),
+            ModelStatus.Loading => TypedResults.Json(new HealthResponse("loading", false, "cpu", Database: database, DatabaseReplica: replica), statusCode: StatusCodes.Status503ServiceUnavailable),
+            _ => TypedResults.Json(new HealthResponse("unhealthy", false, "cpu", state.Error, database, replica), statusCode: StatusCodes.Status503ServiceUnavailable),
         };
     }
 
-    private static async Task<string?> DatabaseAsync(StorageState storage, CancellationToken cancellationToken) =>
-        await storage.IsReachableAsync(cancellationToken) switch
-        {
-            null => null,
-            true => "ok",
-            false => "unavailable",
-        };
+    /// <summary>"ok"; "read_only" when only the standby answers (searches and reads go on, writes answer 503); "unavailable".</summary>
+    private static string? Database(Reachability? reachable) => reachable switch
+    {
+        null => null,
+        { Primary: true } => "ok",
+        { Replica: true } => "read_only",
+        _ => "unavailable",
+    };
 }

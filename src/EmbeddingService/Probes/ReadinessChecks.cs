@@ -36,8 +36,11 @@ public sealed class DatabaseReachableCheck(StorageState storage) : IHealthCheck
         await storage.IsReachableAsync(cancellationToken) switch
         {
             null => HealthCheckResult.Healthy("Storage is off (no DATABASE_URL)."),
-            true => HealthCheckResult.Healthy("The database answers."),
-            false => HealthCheckResult.Unhealthy($"The database does not answer within 2 s{(storage.Error is { } error ? $": {error}" : ".")}"),
+            { Primary: true, Replica: false } => HealthCheckResult.Degraded("The primary answers; the standby (DATABASE_READ_URL) does not: reads go to the primary."),
+            { Primary: true } => HealthCheckResult.Healthy("The database answers."),
+            // Still ready: searches and reads go on from the standby; writes answer 503 until the primary is back.
+            { Replica: true } => HealthCheckResult.Degraded("Reads only: the standby answers, the primary (DATABASE_URL) does not; writes answer 503."),
+            _ => HealthCheckResult.Unhealthy($"The database does not answer within 2 s{(storage.Error is { } error ? $": {error}" : ".")}"),
         };
 }
 

@@ -26,8 +26,14 @@ public interface IVectorStore
     /// <summary>Best first by cosine similarity.</summary>
     Task<IReadOnlyList<SearchHit>> SearchAsync(SearchQuery query, CancellationToken cancellationToken);
 
-    /// <summary>Whether the database answers now.</summary>
-    Task<bool> PingAsync(CancellationToken cancellationToken);
+    /// <summary>Whether the primary answers now, and the standby (null when there is none).</summary>
+    Task<Reachability> PingAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>Which halves of the store answer: the primary (writes, and reads without a standby) and the standby (reads).</summary>
+public sealed record Reachability(bool Primary, bool? Replica)
+{
+    public bool Reads => Primary || Replica == true;
 }
 
 public sealed record NewItem(string Id, float[] Embedding, string Model, string Variant, string? ImageSha256, string MetadataJson, byte[]? Thumbnail, string? ThumbnailType);

@@ -9,8 +9,17 @@ namespace EmbeddingService.Storage;
 /// Items in PostgreSQL with pgvector, in <see cref="StoreLayout"/>: half-precision vectors, an HNSW index of their binary
 /// codes whose candidates are re-ranked exactly, a GIN index on the metadata, thumbnails in a table of their own.
 /// </summary>
-public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterativeScans) : IVectorStore, IAsyncDisposable
+/// With a standby (DATABASE_READ_URL), searches and item reads go there and writes to the primary; an instance reads its
+/// own writes (until the standby has replayed them, its reads go to the primary); reads fall back to the primary when the
+/// standby does not answer, and go on from the standby when the primary does not.
+public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataSource? replica, bool iterativeScans) : IVectorStore, IAsyncDisposable
 {
+    /// <summary>After this long, a write of this instance is taken as replayed without asking (replication lag is milliseconds).</summary>
+    private static readonly TimeSpan ReadYourWritesWindow = TimeSpan.FromSeconds(60);
+
+    private ulong _lastWriteLsn;
+    private long _lastWriteAt;
+
     private const string Columns = "id, model, variant, image_sha256, metadata::text, created_at, updated_at, " +
         "EXISTS (SELECT 1 FROM item_thumbnails t WHERE t.id = items.id)";
 
@@ -36,9 +45,15 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
         AddItem(command.Parameters, item);
         command.Parameters.AddWithValue("thumbnail", NpgsqlDbType.Bytea, (object?)item.Thumbnail ?? DBNull.Value);
         command.Parameters.AddWithValue("thumbnail_type", NpgsqlDbType.Text, (object?)item.ThumbnailType ?? DBNull.Value);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        return (reader.GetBoolean(8), Read(reader, withEmbedding: false));
+        (bool, StoredItem) result;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            await reader.ReadAsync(cancellationToken);
+            result = (reader.GetBoolean(8), Read(reader, withEmbedding: false));
+        }
+
+        await NoteWriteAsync(cancellationToken);
+        return result;
     });
 
     public Task<int> UpsertManyAsync(IReadOnlyList<NewItem> items, CancellationToken cancellationToken) => Guard(async () =>
@@ -90,6 +105,7 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
             """, connection, transaction);
         var created = (long)(await upsert.ExecuteScalarAsync(cancellationToken))!;
         await transaction.CommitAsync(cancellationToken);
+        await NoteWriteAsync(cancellationToken);
         return (int)created;
     });
 
@@ -125,17 +141,17 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
     private static Task WriteNullable<T>(NpgsqlBinaryImporter import, T? value, NpgsqlDbType type, CancellationToken cancellationToken) =>
         value is null ? import.WriteNullAsync(cancellationToken) : import.WriteAsync(value, type, cancellationToken);
 
-    public Task<StoredItem?> GetAsync(string id, bool withEmbedding, CancellationToken cancellationToken) => Guard(async () =>
+    public Task<StoredItem?> GetAsync(string id, bool withEmbedding, CancellationToken cancellationToken) => ReadAsync(async source =>
     {
-        await using var command = dataSource.CreateCommand($"SELECT {Columns}{(withEmbedding ? ", embedding" : string.Empty)} FROM items WHERE id = @id");
+        await using var command = source.CreateCommand($"SELECT {Columns}{(withEmbedding ? ", embedding" : string.Empty)} FROM items WHERE id = @id");
         command.Parameters.AddWithValue("id", id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? Read(reader, withEmbedding) : null;
-    });
+    }, cancellationToken);
 
-    public Task<Thumbnail?> GetThumbnailAsync(string id, CancellationToken cancellationToken) => Guard(async () =>
+    public Task<Thumbnail?> GetThumbnailAsync(string id, CancellationToken cancellationToken) => ReadAsync(async source =>
     {
-        await using var command = dataSource.CreateCommand("SELECT bytes, content_type FROM item_thumbnails WHERE id = @id");
+        await using var command = source.CreateCommand("SELECT bytes, content_type FROM item_thumbnails WHERE id = @id");
         command.Parameters.AddWithValue("id", id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
@@ -145,11 +161,11 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
 
         var bytes = (byte[])reader[0];
         return new Thumbnail(bytes, reader.GetString(1), $"\"{Convert.ToHexStringLower(SHA256.HashData(bytes))[..32]}\"");
-    });
+    }, cancellationToken);
 
-    public Task<(IReadOnlyList<StoredItem> Items, string? Next)> ListAsync(int limit, string? after, CancellationToken cancellationToken) => Guard(async () =>
+    public Task<(IReadOnlyList<StoredItem> Items, string? Next)> ListAsync(int limit, string? after, CancellationToken cancellationToken) => ReadAsync(async source =>
     {
-        await using var command = dataSource.CreateCommand($"SELECT {Columns} FROM items WHERE @after::text IS NULL OR id > @after ORDER BY id LIMIT @limit");
+        await using var command = source.CreateCommand($"SELECT {Columns} FROM items WHERE @after::text IS NULL OR id > @after ORDER BY id LIMIT @limit");
         command.Parameters.AddWithValue("after", NpgsqlDbType.Text, (object?)after ?? DBNull.Value);
         command.Parameters.AddWithValue("limit", limit + 1);
         var items = new List<StoredItem>(limit + 1);
@@ -158,13 +174,15 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
         var more = items.Count > limit;
         if (more) items.RemoveAt(limit);
         return ((IReadOnlyList<StoredItem>)items, more ? items[^1].Id : null);
-    });
+    }, cancellationToken);
 
     public Task<bool> DeleteAsync(string id, CancellationToken cancellationToken) => Guard(async () =>
     {
         await using var command = dataSource.CreateCommand("DELETE FROM items WHERE id = @id");
         command.Parameters.AddWithValue("id", id);
-        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+        var deleted = await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+        await NoteWriteAsync(cancellationToken);
+        return deleted;
     });
 
     /// <summary>
@@ -173,10 +191,10 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
     /// through the index with the filter applied during the scan (pgvector >= 0.8's iterative scans), and if that scan
     /// ends with fewer than k results, exactly: a filtered search returns k results whenever k items match.
     /// </summary>
-    public Task<IReadOnlyList<SearchHit>> SearchAsync(SearchQuery query, CancellationToken cancellationToken) => Guard(async () =>
+    public Task<IReadOnlyList<SearchHit>> SearchAsync(SearchQuery query, CancellationToken cancellationToken) => ReadAsync(async source =>
     {
         ArgumentNullException.ThrowIfNull(query);
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await source.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var filtered = query.FilterJson is not null || query.ExcludeId is not null;
         var exact = query.FilterJson is not null && await IsSelectiveAsync(connection, transaction, query.FilterJson, cancellationToken);
@@ -188,10 +206,10 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
 
         await transaction.CommitAsync(cancellationToken);
         return (IReadOnlyList<SearchHit>)[.. hits.TakeWhile(h => query.MinScore is not { } min || h.Score >= min)];
-    });
+    }, cancellationToken);
 
-    /// <summary>Candidates the binary index gives for re-ranking: measured at 1,000,000 items, 100 gave recall@10 >= 0.95 (docs/decisions.md).</summary>
-    internal static int Candidates(int k) => Math.Clamp(k * 10, 100, 1000);
+    /// <summary>Candidates the binary index gives for re-ranking: at 1,000,000 items, 100 gave recall@10 0.943 and 200 gave 0.957 (docs/decisions.md).</summary>
+    internal static int Candidates(int k) => Math.Clamp(k * 20, 200, 1000);
 
     private async Task<List<SearchHit>> SearchOnceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, SearchQuery query, bool filtered, bool exact,
         CancellationToken cancellationToken)
@@ -259,11 +277,14 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
         return (long)(await count.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    public async Task<bool> PingAsync(CancellationToken cancellationToken)
+    public async Task<Reachability> PingAsync(CancellationToken cancellationToken) =>
+        new(await PingAsync(dataSource, cancellationToken), replica is null ? null : await PingAsync(replica, cancellationToken));
+
+    private static async Task<bool> PingAsync(NpgsqlDataSource source, CancellationToken cancellationToken)
     {
         try
         {
-            await using var command = dataSource.CreateCommand("SELECT 1");
+            await using var command = source.CreateCommand("SELECT 1");
             await command.ExecuteScalarAsync(cancellationToken);
             return true;
         }
@@ -273,7 +294,60 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
         }
     }
 
-    public ValueTask DisposeAsync() => dataSource.DisposeAsync();
+    /// <summary>Where a read goes: the standby if there is one, it answers and it has replayed this instance's last write; else the primary.</summary>
+    private async Task<T> ReadAsync<T>(Func<NpgsqlDataSource, Task<T>> read, CancellationToken cancellationToken)
+    {
+        if (replica is not null && await ReplayedAsync(cancellationToken))
+        {
+            try
+            {
+                return await read(replica);
+            }
+            catch (Exception e) when (IsOutage(e))
+            {
+                // The standby went away: the primary answers instead (or says it cannot either).
+            }
+        }
+
+        return await Guard(() => read(dataSource));
+    }
+
+    /// <summary>Whether the standby has replayed this instance's last write (asked only within a minute of it).</summary>
+    private async Task<bool> ReplayedAsync(CancellationToken cancellationToken)
+    {
+        var lsn = Interlocked.Read(ref _lastWriteLsn);
+        if (lsn == 0 || Environment.TickCount64 - Interlocked.Read(ref _lastWriteAt) > ReadYourWritesWindow.TotalMilliseconds) return true;
+        try
+        {
+            await using var command = replica!.CreateCommand("SELECT coalesce(pg_last_wal_replay_lsn() >= @lsn, true)");
+            command.Parameters.AddWithValue("lsn", NpgsqlDbType.PgLsn, new NpgsqlLogSequenceNumber(lsn));
+            return await command.ExecuteScalarAsync(cancellationToken) is true;
+        }
+        catch (Exception e) when (IsOutage(e))
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Remembers where the primary's log stood after a write, so this instance's next reads see it.</summary>
+    private async Task NoteWriteAsync(CancellationToken cancellationToken)
+    {
+        if (replica is null) return;
+        await using var command = dataSource.CreateCommand("SELECT pg_current_wal_lsn()");
+        var lsn = (ulong)(NpgsqlLogSequenceNumber)(await command.ExecuteScalarAsync(cancellationToken))!;
+        ulong seen;
+        while ((seen = Interlocked.Read(ref _lastWriteLsn)) < lsn && Interlocked.CompareExchange(ref _lastWriteLsn, lsn, seen) != seen)
+        {
+        }
+
+        Interlocked.Exchange(ref _lastWriteAt, Environment.TickCount64);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await dataSource.DisposeAsync();
+        if (replica is not null) await replica.DisposeAsync();
+    }
 
     /// <summary>Begins a bulk load (<see cref="BulkLoad"/>): into an empty store, the indexes are built after the rows.</summary>
     public Task<BulkLoad> BeginBulkLoadAsync(StorageOptions options, CancellationToken cancellationToken) =>
@@ -284,23 +358,51 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, bool iterat
     /// after the migrations: a data source maps the vector type only if it existed when it first connected.
     /// </summary>
     /// <exception cref="StoreMismatchException">The database holds another model's, variant's or dimension's vectors.</exception>
+    /// <exception cref="StoreLayoutException">The store must be migrated first, or pgvector is too old.</exception>
     public static async Task<PostgresVectorStore> OpenAsync(StorageOptions options, StoreIdentity identity, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         var connectionString = options.ConnectionString();
+        var readOnly = false;
         string version;
-        await using (var plain = NpgsqlDataSource.Create(connectionString))
+        try
         {
+            await using var plain = NpgsqlDataSource.Create(connectionString);
             await StorageMigrations.ApplyAsync(plain, options, identity, cancellationToken);
-            await using var command = plain.CreateCommand("SELECT extversion FROM pg_extension WHERE extname = 'vector'");
-            version = (string)(await command.ExecuteScalarAsync(cancellationToken))!;
+            version = await VersionAsync(plain, cancellationToken);
+        }
+        catch (Exception e) when (IsOutage(e) && options.ReadConnectionString() is { } standby)
+        {
+            // Only the standby answers: serve reads from it when it holds a current store of this identity.
+            await using var plain = NpgsqlDataSource.Create(standby);
+            if (!await StorageMigrations.IsCurrentAsync(plain, identity, cancellationToken)) throw;
+            version = await VersionAsync(plain, cancellationToken);
+            readOnly = true;
         }
 
-        var builder = new NpgsqlDataSourceBuilder(connectionString);
-        builder.UseVector();
         var iterative = System.Version.TryParse(version, out var parsed) && parsed >= new System.Version(0, 8);
-        return new PostgresVectorStore(builder.Build(), iterative) { PgvectorVersion = version };
+        return new PostgresVectorStore(Build(connectionString), options.ReadConnectionString() is { } read ? Build(read) : null, iterative)
+        {
+            PgvectorVersion = version,
+            OpenedReadOnly = readOnly,
+        };
+
+        static NpgsqlDataSource Build(string connectionString)
+        {
+            var builder = new NpgsqlDataSourceBuilder(connectionString);
+            builder.UseVector();
+            return builder.Build();
+        }
     }
+
+    private static async Task<string> VersionAsync(NpgsqlDataSource source, CancellationToken cancellationToken)
+    {
+        await using var command = source.CreateCommand("SELECT extversion FROM pg_extension WHERE extname = 'vector'");
+        return (string)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>Opened while the primary did not answer: reads from the standby; writes answer 503 until the primary is back.</summary>
+    public bool OpenedReadOnly { get; private init; }
 
     /// <summary>The pgvector version of the database, when opened by <see cref="OpenAsync"/>.</summary>
     public string? PgvectorVersion { get; private init; }

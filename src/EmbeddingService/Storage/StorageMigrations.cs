@@ -96,6 +96,24 @@ internal static class StorageMigrations
         await transaction.CommitAsync(cancellationToken);
     }
 
+    /// <summary>Whether a (read-only) database holds a store of today's layout and of this identity, without changing anything.</summary>
+    public static async Task<bool> IsCurrentAsync(NpgsqlDataSource dataSource, StoreIdentity identity, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        ArgumentNullException.ThrowIfNull(identity);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        if (await Scalar(connection, "SELECT to_regclass('schema_migrations') IS NOT NULL AND to_regclass('store_info') IS NOT NULL", cancellationToken) is not true) return false;
+        if (await VersionAsync(connection, cancellationToken) != Current) return false;
+        var stored = new Dictionary<string, string>(StringComparer.Ordinal);
+        await using (var command = new NpgsqlCommand("SELECT key, value FROM store_info", connection))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken)) stored[reader.GetString(0)] = reader.GetString(1);
+        }
+
+        return identity.Entries.All(e => stored.GetValueOrDefault(e.Key) == e.Value);
+    }
+
     internal static async Task<int> VersionAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
         (int)(await Scalar(connection, "SELECT coalesce(max(version), 0) FROM schema_migrations", cancellationToken) ?? 0);
 

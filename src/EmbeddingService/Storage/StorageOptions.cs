@@ -4,12 +4,16 @@ using Npgsql;
 
 namespace EmbeddingService.Storage;
 
-/// <summary>Where vectors are stored (PostgreSQL >= 13 with pgvector >= 0.5) and how they are indexed.</summary>
+/// <summary>Where vectors are stored (PostgreSQL >= 13 with pgvector >= 0.7; 0.8.2 or later in production) and how they are indexed.</summary>
 public sealed class StorageOptions : IValidatableObject
 {
     /// <summary><c>postgresql://user:password@host:port/database?sslmode=...</c>, or an Npgsql connection string; unset: no storage.</summary>
     [ConfigurationKeyName("DATABASE_URL")]
     public string? DatabaseUrl { get; set; }
+
+    /// <summary>A standby of DATABASE_URL (streaming replication) for searches and item reads; unset: everything on the primary.</summary>
+    [ConfigurationKeyName("DATABASE_READ_URL")]
+    public string? ReadUrl { get; set; }
 
     [ConfigurationKeyName("HNSW_M")]
     [Range(2, 100)]
@@ -44,9 +48,14 @@ public sealed class StorageOptions : IValidatableObject
     public bool Enabled => !string.IsNullOrWhiteSpace(DatabaseUrl);
 
     /// <summary>The Npgsql connection string for <see cref="DatabaseUrl"/>.</summary>
-    public string ConnectionString()
+    public string ConnectionString() => ToConnectionString(DatabaseUrl!);
+
+    /// <summary>The Npgsql connection string for <see cref="ReadUrl"/>, or null when there is no standby.</summary>
+    public string? ReadConnectionString() => string.IsNullOrWhiteSpace(ReadUrl) ? null : ToConnectionString(ReadUrl);
+
+    private static string ToConnectionString(string text)
     {
-        var url = DatabaseUrl!.Trim();
+        var url = text.Trim();
         if (!url.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) && !url.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase))
         {
             return new NpgsqlConnectionStringBuilder(url).ConnectionString;
@@ -85,6 +94,15 @@ public sealed class StorageOptions : IValidatableObject
             catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException or KeyNotFoundException)
             {
                 error = $"DATABASE_URL is not a postgresql:// URL or connection string: {e.Message}";
+            }
+
+            try
+            {
+                ReadConnectionString();
+            }
+            catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException or KeyNotFoundException)
+            {
+                error ??= $"DATABASE_READ_URL is not a postgresql:// URL or connection string: {e.Message}";
             }
         }
 

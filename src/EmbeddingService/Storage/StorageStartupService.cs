@@ -33,6 +33,7 @@ public sealed partial class StorageStartupService(
                 var store = await PostgresVectorStore.OpenAsync(options.Value, identity, stoppingToken);
                 state.Set(StorageStatus.Ready, store);
                 LogReady(logger, store.PgvectorVersion!, identity.Variant);
+                if (store.OpenedReadOnly) LogReadOnly(logger);
                 return;
             }
             catch (StoreMismatchException e)
@@ -68,6 +69,9 @@ public sealed partial class StorageStartupService(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Storage ready (pgvector {Version}, variant {Variant})")]
     private static partial void LogReady(ILogger logger, string version, string variant);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The primary (DATABASE_URL) does not answer: searches and reads come from the standby (DATABASE_READ_URL); writes answer 503 until the primary is back")]
+    private static partial void LogReadOnly(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Refusing the database in DATABASE_URL: {Reason}")]
     private static partial void LogRefused(ILogger logger, string reason);

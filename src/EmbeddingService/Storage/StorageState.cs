@@ -34,8 +34,8 @@ public sealed class StorageState
         _ => throw new StorageUnavailableException("The database has not been reached yet; retry shortly."),
     };
 
-    /// <summary>Whether the database answers now (within 2 s); null when storage is not configured.</summary>
-    public async Task<bool?> IsReachableAsync(CancellationToken cancellationToken)
+    /// <summary>Which halves of the database answer now (within 2 s); null when storage is not configured.</summary>
+    public async Task<Reachability?> IsReachableAsync(CancellationToken cancellationToken)
     {
         if (Status == StorageStatus.NotConfigured)
         {
@@ -44,7 +44,7 @@ public sealed class StorageState
 
         if (Store is not { } store)
         {
-            return false;
+            return new Reachability(false, null);
         }
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -55,7 +55,7 @@ public sealed class StorageState
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return false;
+            return new Reachability(false, false);
         }
     }
 
@@ -66,7 +66,7 @@ public sealed class StorageState
 public sealed class StorageNotConfiguredException : ApiException
 {
     public StorageNotConfiguredException()
-        : this("Storage is not configured: set DATABASE_URL=postgresql://user:password@host:5432/database (PostgreSQL >= 13 with pgvector >= 0.5); " +
+        : this("Storage is not configured: set DATABASE_URL=postgresql://user:password@host:5432/database (PostgreSQL >= 13 with pgvector >= 0.7); " +
             "scripts/postgres.sh start gives a local one.")
     {
     }
