@@ -79,6 +79,21 @@ internal sealed class Catalogue
         return vector;
     }
 
+    /// <summary>The 10 nearest items among those that match, by float32 cosine (the vectors are unit length): the truth recall is measured against.</summary>
+    public List<int> Exact(float[] query, Func<int, bool> matches)
+    {
+        var best = new PriorityQueue<int, float>();
+        for (var i = 0; i < Count; i++)
+        {
+            if (!matches(i)) continue;
+            var score = TensorPrimitives.Dot(Vector(i), query);
+            if (best.Count < 10) best.Enqueue(i, score);
+            else if (best.TryPeek(out _, out var worst) && score > worst) best.EnqueueDequeue(i, score);
+        }
+
+        return [.. best.UnorderedItems.Select(e => e.Element)];
+    }
+
     private void Photo(int product, Random random, Span<float> into)
     {
         var own = Direction(random);

@@ -79,7 +79,7 @@ internal static class StoreScaleBench
                 var text = await response.Content.ReadAsStringAsync();
                 latencies.Add(timer.Elapsed.TotalMilliseconds);
                 var found = JsonDocument.Parse(text).RootElement.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("id").GetString()!).ToHashSet();
-                var exact = Exact(catalogue, vector, i => matches(item, i));
+                var exact = catalogue.Exact(vector, i => matches(item, i));
                 recall += exact.Count(e => found.Contains(Catalogue.Id(e))) / (double)exact.Count;
                 if (found.Count < exact.Count) shortAnswers++;
             }
@@ -145,20 +145,6 @@ internal static class StoreScaleBench
             if (await replayed.ExecuteScalarAsync() is true) return;
             await Task.Delay(100);
         }
-    }
-
-    private static List<int> Exact(Catalogue catalogue, float[] query, Func<int, bool> matches)
-    {
-        var best = new PriorityQueue<int, float>();
-        for (var i = 0; i < catalogue.Count; i++)
-        {
-            if (!matches(i)) continue;
-            var score = TensorPrimitives.Dot(catalogue.Vector(i), query);
-            if (best.Count < 10) best.Enqueue(i, score);
-            else if (best.TryPeek(out _, out var worst) && score > worst) best.EnqueueDequeue(i, score);
-        }
-
-        return [.. best.UnorderedItems.Select(e => e.Element)];
     }
 
     /// <summary>The "N vectors/s" of an import's summary line.</summary>

@@ -141,7 +141,6 @@ public static class ServiceCommands
     private static Command Import()
     {
         var file = new Argument<FileInfo>("file") { Description = "JSON lines: {\"id\": ..., \"embedding\": [512 numbers], \"metadata\": {...}}", Arity = ArgumentArity.ZeroOrOne };
-        file.AcceptExistingOnly();
         var database = new Option<string>("--from-database") { Description = "Read the vectors from this database (postgresql:// URL) instead of a file", HelpName = "URL" };
         var query = new Option<string>("--query") { Description = "With --from-database: the rows' id, embedding and, optionally, metadata", HelpName = "SQL" };
         var variant = new Option<string>("--variant") { Description = "The variant the vectors came from (the store refuses mixing, as the service does)", DefaultValueFactory = _ => "fp32" };
@@ -153,6 +152,7 @@ public static class ServiceCommands
             var fromFile = result.GetValue(file) is not null;
             var fromDatabase = result.GetValue(database) is not null;
             if (fromFile == fromDatabase) result.AddError("Give either a FILE or --from-database URL --query SQL.");
+            else if (result.GetValue(file) is { Exists: false } missing) result.AddError($"File does not exist: '{missing.FullName}'.");
             else if (fromDatabase != (result.GetValue(query) is not null)) result.AddError("--from-database and --query go together.");
         });
         command.SetAction(async (result, _) =>

@@ -9,12 +9,14 @@ public sealed class CommandLineTests
     [InlineData("index")]
     [InlineData("quantize")]
     [InlineData("download-model")]
+    [InlineData("import")]
+    [InlineData("migrate")]
     public async Task Every_command_has_help_with_its_defaults(string command)
     {
         var (exitCode, output, _) = await RunAsync(command, "--help");
         Assert.Equal(0, exitCode);
         Assert.Contains($"EmbeddingService {command}", output, StringComparison.Ordinal);
-        Assert.Contains(command == "index" ? "[default: 32]" : "[default: ", output, StringComparison.Ordinal);
+        if (command != "migrate") Assert.Contains(command switch { "index" => "[default: 32]", "import" => "[default: fp32]", _ => "[default: " }, output, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -25,6 +27,10 @@ public sealed class CommandLineTests
     [InlineData("quantize --max-error lots", "--max-error takes a number above 0 and below 2")]
     [InlineData("index /no/such/folder", "/no/such/folder")]
     [InlineData("index . --batch 0", "--batch takes a whole number from 1 to 1024")]
+    [InlineData("import", "Give either a FILE or --from-database URL --query SQL")]
+    [InlineData("import /no/such/file.jsonl", "/no/such/file.jsonl")]
+    [InlineData("import --variant int4 --from-database x --query y", "Argument 'int4' not recognized")]
+    [InlineData("migrate now", "Unrecognized command or argument 'now'")]
     public async Task A_mistake_is_refused_with_a_sentence_and_exit_code_2_and_never_starts_the_server(string line, string said)
     {
         var (exitCode, output, error) = await RunAsync(line.Split(' '));
