@@ -34,11 +34,7 @@ public static class OnlineMigration
             return false;
         }
 
-        var pgvector = await StorageMigrations.PgvectorVersionAsync(connection, cancellationToken);
-        if (!System.Version.TryParse(pgvector, out var parsed) || parsed < new System.Version(0, 7))
-        {
-            throw new StoreLayoutException($"pgvector {pgvector} is installed; today's layout needs 0.7.0 or later (0.8.2 or later in production). Upgrade it first.");
-        }
+        var pgvector = await StorageMigrations.LayoutPgvectorAsync(connection, cancellationToken);
 
         await PrepareAsync(connection, cancellationToken);
         await CopyAsync(connection, progress, batchSize, cancellationToken);

@@ -70,12 +70,7 @@ internal static class StorageMigrations
 
         if (applied < 2 && upTo >= 2)
         {
-            var pgvector = await PgvectorVersionAsync(connection, cancellationToken);
-            if (!System.Version.TryParse(pgvector, out var version) || version < new System.Version(0, 7))
-            {
-                throw new StoreLayoutException($"pgvector {pgvector} is installed; today's layout (half-precision vectors with a binary index) needs pgvector 0.7.0 " +
-                    "or later (0.8.2 or later in production: see the README). Storage stays off until it is upgraded (ALTER EXTENSION vector UPDATE).");
-            }
+            var pgvector = await LayoutPgvectorAsync(connection, cancellationToken);
 
             var items = await CountUpToAsync(connection, options.MigrateInlineLimit + 1, cancellationToken);
             if (items > options.MigrateInlineLimit)
@@ -104,12 +99,7 @@ internal static class StorageMigrations
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         if (await Scalar(connection, "SELECT to_regclass('schema_migrations') IS NOT NULL AND to_regclass('store_info') IS NOT NULL", cancellationToken) is not true) return false;
         if (await VersionAsync(connection, cancellationToken) != Current) return false;
-        var stored = new Dictionary<string, string>(StringComparer.Ordinal);
-        await using (var command = new NpgsqlCommand("SELECT key, value FROM store_info", connection))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken)) stored[reader.GetString(0)] = reader.GetString(1);
-        }
+        var stored = await StoreInfoAsync(connection, cancellationToken);
 
         return identity.Entries.All(e => stored.GetValueOrDefault(e.Key) == e.Value);
     }
@@ -123,6 +113,27 @@ internal static class StorageMigrations
     internal static async Task<string> PgvectorVersionAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
         (string)(await Scalar(connection, "SELECT extversion FROM pg_extension WHERE extname = 'vector'", cancellationToken))!;
 
+    /// <summary>The pgvector version, when it can hold today's layout (binary_quantize of halfvec: 0.7.0 or later).</summary>
+    /// <exception cref="StoreLayoutException">pgvector is older.</exception>
+    internal static async Task<string> LayoutPgvectorAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        var pgvector = await PgvectorVersionAsync(connection, cancellationToken);
+        return System.Version.TryParse(pgvector, out var version) && version >= new System.Version(0, 7)
+            ? pgvector
+            : throw new StoreLayoutException($"pgvector {pgvector} is installed; today's layout (half-precision vectors with a binary index) needs pgvector 0.7.0 " +
+                "or later (0.8.2 or later in production: see the README). Upgrade it (ALTER EXTENSION vector UPDATE) before storage can be used.");
+    }
+
+    /// <summary>What store_info records: the identity of the vectors the store holds.</summary>
+    private static async Task<Dictionary<string, string>> StoreInfoAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        var stored = new Dictionary<string, string>(StringComparer.Ordinal);
+        await using var command = new NpgsqlCommand("SELECT key, value FROM store_info", connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) stored[reader.GetString(0)] = reader.GetString(1);
+        return stored;
+    }
+
     private static async Task<long> CountUpToAsync(NpgsqlConnection connection, long cap, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand("SELECT count(*) FROM (SELECT 1 FROM items LIMIT @cap) stored", connection);
@@ -132,12 +143,7 @@ internal static class StorageMigrations
 
     private static async Task CheckIdentityAsync(NpgsqlConnection connection, StorageOptions options, StoreIdentity identity, CancellationToken cancellationToken)
     {
-        var stored = new Dictionary<string, string>(StringComparer.Ordinal);
-        await using (var command = new NpgsqlCommand("SELECT key, value FROM store_info", connection))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken)) stored[reader.GetString(0)] = reader.GetString(1);
-        }
+        var stored = await StoreInfoAsync(connection, cancellationToken);
 
         foreach (var (key, value) in identity.Entries)
         {
