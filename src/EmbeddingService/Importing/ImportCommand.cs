@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.IO.Hashing;
 using System.Text;
+using System.Threading.Channels;
 using EmbeddingService.CommandLine;
 using EmbeddingService.Model;
 using EmbeddingService.Storage;
@@ -21,6 +22,9 @@ public static class ImportCommand
 
     /// <summary>Rows per COPY: amortizes the round trips; ~5 MB of vectors in memory.</summary>
     private const int Batch = 5_000;
+
+    /// <summary>COPY streams at once: two kept a 2-core machine busy (docs/decisions.md, import); more only add memory.</summary>
+    private const int Writers = 2;
 
     public static async Task<int> RunAsync(ImportSettings settings, CancellationToken cancellationToken)
     {
@@ -44,6 +48,13 @@ public static class ImportCommand
             var clock = Stopwatch.StartNew();
             await WriteAsync(rows, load, settings.Variant, summary, clock, cancellationToken);
             summary.Loaded = clock.Elapsed;
+            if (load.BuildsIndexes)
+            {
+                // The build takes minutes at millions of rows: say what is going on, with the rate that was the load's.
+                Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"loaded {summary.Written:N0} vectors in {summary.Loaded.TotalSeconds:F1} s ({summary.Rate:N0}/s); building the indexes"));
+            }
+
             if (await load.FinishAsync(cancellationToken) is { } build) summary.IndexBuild = build;
             summary.Print(load.Direct);
             return summary.Failed.Count == 0 ? ExitCodes.Success : ExitCodes.Failed;
@@ -72,56 +83,97 @@ public static class ImportCommand
         }
     }
 
+    private static ulong IdHash(string id)
+    {
+        // Ids are at most 256 characters (ImportRow): their UTF-8 fits on the stack.
+        Span<byte> utf8 = stackalloc byte[Encoding.UTF8.GetMaxByteCount(256)];
+        return XxHash3.HashToUInt64(utf8[..Encoding.UTF8.GetBytes(id, utf8)]);
+    }
+
     private static async Task WriteAsync(IAsyncEnumerable<ImportRow> rows, BulkLoad load, string variant, ImportSummary summary, Stopwatch clock,
         CancellationToken cancellationToken)
     {
         // Ids seen in this input, by a 64-bit hash of their UTF-8 (10 million ids take ~200 MB as strings would take ~1 GB).
         var seen = new HashSet<ulong>();
-        var batch = new List<(string, float[], string)>(Batch);
+        // Batches are written while the next ones are read, on Writers connections: one COPY stream keeps one
+        // PostgreSQL backend busy, and reading and parsing would otherwise wait for it (docs/decisions.md, import).
+        var batches = Channel.CreateBounded<List<(string, float[], string)>>(Writers);
         await AnsiConsole.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new SpinnerColumn(), new ElapsedTimeColumn())
             .StartAsync(async progress =>
             {
                 var task = progress.AddTask("importing");
-                await foreach (var row in rows.WithCancellation(cancellationToken))
+                using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var writers = Enumerable.Range(0, Writers).Select(_ => Task.Run(() => WriteBatchesAsync(failed), CancellationToken.None)).ToArray();
+                try
                 {
-                    summary.Read++;
-                    if (row.Failure is not null)
+                    var batch = new List<(string, float[], string)>(Batch);
+                    await foreach (var row in rows.WithCancellation(failed.Token))
                     {
-                        summary.Failed.Add((row.Where, row.Failure));
-                        continue;
+                        summary.Read++;
+                        if (row.Failure is not null)
+                        {
+                            summary.Failed.Add((row.Where, row.Failure));
+                            continue;
+                        }
+
+                        if (!seen.Add(IdHash(row.Id!)))
+                        {
+                            summary.Failed.Add((row.Where, $"id '{row.Id}' came before in this input; the first one is kept"));
+                            continue;
+                        }
+
+                        batch.Add((row.Id!, row.Vector!, row.MetadataJson));
+                        if (batch.Count < Batch) continue;
+                        await batches.Writer.WriteAsync(batch, failed.Token);
+                        batch = new List<(string, float[], string)>(Batch);
+                        Report();
                     }
 
-                    if (!seen.Add(XxHash3.HashToUInt64(Encoding.UTF8.GetBytes(row.Id!))))
-                    {
-                        summary.Failed.Add((row.Where, $"id '{row.Id}' came before in this input; the first one is kept"));
-                        continue;
-                    }
-
-                    batch.Add((row.Id!, row.Vector!, row.MetadataJson));
-                    if (batch.Count == Batch) await FlushAsync();
+                    if (batch.Count > 0) await batches.Writer.WriteAsync(batch, failed.Token);
+                    batches.Writer.TryComplete();
+                }
+                catch (OperationCanceledException) when (failed.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    // A writer failed: its exception, awaited below, says why.
+                }
+                finally
+                {
+                    batches.Writer.TryComplete();
                 }
 
-                await FlushAsync();
+                await Task.WhenAll(writers);
+                Report();
 
-                async Task FlushAsync()
+                void Report()
                 {
-                    if (batch.Count == 0) return;
-                    var (created, updated) = await load.WriteAsync(batch, ClipModel.DisplayName, variant, cancellationToken);
-                    summary.Created += created;
-                    summary.Updated += updated;
-                    summary.Unchanged += batch.Count - created - updated;
-                    batch.Clear();
-                    task.Description = $"importing [grey]{summary.Read:N0} read, {summary.Created + summary.Updated:N0} written, {summary.Failed.Count:N0} failed, " +
+                    task.Description = $"importing [grey]{summary.Read:N0} read, {summary.Written:N0} written, {summary.Failed.Count:N0} failed, " +
                         $"{summary.Read / Math.Max(0.001, clock.Elapsed.TotalSeconds):N0}/s[/]";
                     // Without a terminal (a Job's log), a line now and then says how far it got.
                     if (!AnsiConsole.Profile.Capabilities.Interactive && summary.Read % (Batch * 20) < Batch)
                     {
-                        Console.Error.WriteLine($"importing: {summary.Read:N0} read, {summary.Created + summary.Updated:N0} written, {summary.Failed.Count:N0} failed");
+                        Console.Error.WriteLine($"importing: {summary.Read:N0} read, {summary.Written:N0} written, {summary.Failed.Count:N0} failed");
                     }
                 }
             });
+
+        async Task WriteBatchesAsync(CancellationTokenSource failed)
+        {
+            try
+            {
+                await foreach (var batch in batches.Reader.ReadAllAsync(failed.Token))
+                {
+                    var (created, updated) = await load.WriteAsync(batch, ClipModel.DisplayName, variant, failed.Token);
+                    summary.Add(created, updated, batch.Count - created - updated);
+                }
+            }
+            catch
+            {
+                await failed.CancelAsync();
+                throw;
+            }
+        }
     }
 }
 
@@ -136,21 +188,38 @@ public sealed class ImportSummary
 
     public long Read { get; set; }
 
-    public long Created { get; set; }
+    private long _created;
+    private long _updated;
+    private long _unchanged;
 
-    public long Updated { get; set; }
+    public long Created => Interlocked.Read(ref _created);
 
-    public long Unchanged { get; set; }
+    public long Updated => Interlocked.Read(ref _updated);
+
+    public long Unchanged => Interlocked.Read(ref _unchanged);
+
+    public long Written => Created + Updated;
 
     public List<(string Where, string Reason)> Failed { get; } = [];
 
     public TimeSpan Loaded { get; set; }
 
+    /// <summary>Rows written or found unchanged per second of loading (the index build apart).</summary>
+    public double Rate => (Created + Updated + Unchanged) / Math.Max(0.001, Loaded.TotalSeconds);
+
     public TimeSpan? IndexBuild { get; set; }
+
+    /// <summary>Counts a written batch; writers call it at once.</summary>
+    public void Add(long created, long updated, long unchanged)
+    {
+        Interlocked.Add(ref _created, created);
+        Interlocked.Add(ref _updated, updated);
+        Interlocked.Add(ref _unchanged, unchanged);
+    }
 
     public void Print(bool direct)
     {
-        var rate = (Created + Updated + Unchanged) / Math.Max(0.001, Loaded.TotalSeconds);
+        var rate = Rate;
         var built = IndexBuild is { } build ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"; indexes built in {build.TotalSeconds:F1} s") : string.Empty;
         Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"imported {Created + Updated:N0} ({Created:N0} new, {Updated:N0} replaced), skipped {Unchanged:N0} unchanged, failed {Failed.Count:N0}; " +

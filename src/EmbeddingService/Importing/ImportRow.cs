@@ -18,19 +18,28 @@ public sealed record ImportRow(string Where, string? Id, float[]? Vector, string
     {
         ArgumentNullException.ThrowIfNull(vector);
         if (vector.Length != ClipModel.Dimensions) return $"the embedding has {vector.Length} numbers, not {ClipModel.Dimensions}";
-        for (var i = 0; i < vector.Length; i++)
+        var norm = TensorPrimitives.Norm(vector);
+        if (!float.IsFinite(norm))
         {
-            if (!float.IsFinite(vector[i])) return $"embedding[{i}] is not a finite number";
+            // A NaN or infinity gives a norm that is not finite (so can numbers near float's limit: normalized in double).
+            for (var i = 0; i < vector.Length; i++)
+            {
+                if (!float.IsFinite(vector[i])) return $"embedding[{i}] is not a finite number";
+            }
+
+            var max = TensorPrimitives.MaxMagnitude(vector);
+            TensorPrimitives.Divide(vector, max, vector);
+            norm = TensorPrimitives.Norm(vector);
         }
 
-        var norm = TensorPrimitives.Norm(vector);
         if (norm == 0) return "the embedding is all zeros: it has no direction to compare";
         TensorPrimitives.Divide(vector, norm, vector);
         return null;
     }
 
     /// <summary>One JSON line: <c>{"id": "...", "embedding": [...], "metadata": {...}}</c>, read without building a document.</summary>
-    public static ImportRow FromJsonLine(ReadOnlySpan<byte> line, long number)
+    /// <remarks>The embedding's bytes are overwritten: pass a copy the caller no longer needs.</remarks>
+    public static ImportRow FromJsonLine(Span<byte> line, long number)
     {
         var where = $"line {number}";
         string? id = null;
@@ -55,19 +64,22 @@ public sealed record ImportRow(string Where, string? Id, float[]? Vector, string
                 }
                 else if (reader.ValueTextEquals("embedding"))
                 {
-                    reader.Read();
-                    if (reader.TokenType != JsonTokenType.StartArray) return Failed(where, id, "\"embedding\" must be an array of numbers");
                     var values = new List<float>(ClipModel.Dimensions);
-                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                    switch (JsonNumberArray.Read(line, (int)reader.BytesConsumed, values, out var start, out var end, out var failedAt))
                     {
-                        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetSingle(out var value))
-                        {
-                            return Failed(where, id, $"embedding[{values.Count}] is not a number");
-                        }
-
-                        values.Add(value);
+                        case JsonNumberArray.Outcome.NotNumber:
+                            return Failed(where, id, $"embedding[{failedAt}] is not a number");
+                        case JsonNumberArray.Outcome.Malformed:
+                            return Failed(where, id, "not valid JSON (the embedding array)");
+                        case JsonNumberArray.Outcome.NotArray:
+                            return Failed(where, id, "\"embedding\" must be an array of numbers");
                     }
 
+                    // The reader goes on past the array, which it need not tokenize again: the bytes become a 0 and
+                    // spaces (the line is this parse's own copy).
+                    line[start..end].Fill((byte)' ');
+                    line[start] = (byte)'0';
+                    reader.Read();
                     vector = [.. values];
                 }
                 else if (reader.ValueTextEquals("metadata"))
@@ -103,7 +115,7 @@ public sealed record ImportRow(string Where, string? Id, float[]? Vector, string
         if (string.IsNullOrEmpty(id) || id.Length > 256 || id.Any(char.IsControl)) return Failed(where, id, "the id must have 1 to 256 characters and no control characters");
         if (vector is null) return Failed(where, id, "no \"embedding\"");
         if (Normalize(vector) is { } bad) return Failed(where, id, bad);
-        if (metadata.Contains("\\u0000", StringComparison.OrdinalIgnoreCase)) return Failed(where, id, "the metadata holds the NUL character (\\u0000), which PostgreSQL's jsonb refuses");
+        if (metadata.Contains("\\u0000", StringComparison.Ordinal)) return Failed(where, id, "the metadata holds the NUL character (\\u0000), which PostgreSQL's jsonb refuses");
         return new ImportRow(where, id, vector, metadata, null);
     }
 }

@@ -17,7 +17,7 @@ public sealed class BulkLoad
     private readonly StorageOptions _options;
     private readonly string _pgvector;
     private readonly bool _wasEmpty;
-    private bool _direct;
+    private volatile bool _direct;
 
     private BulkLoad(NpgsqlDataSource dataSource, StorageOptions options, string pgvector, bool empty)
     {
@@ -26,6 +26,9 @@ public sealed class BulkLoad
 
     /// <summary>Whether the rows go straight into the table, the indexes built at the end.</summary>
     public bool Direct => _direct;
+
+    /// <summary>Whether <see cref="FinishAsync"/> builds the indexes (the store was empty: they were dropped).</summary>
+    public bool BuildsIndexes => _wasEmpty;
 
     internal static async Task<BulkLoad> BeginAsync(NpgsqlDataSource dataSource, StorageOptions options, string pgvector, CancellationToken cancellationToken)
     {
@@ -110,7 +113,7 @@ public sealed class BulkLoad
             {
                 await import.StartRowAsync(cancellationToken);
                 await import.WriteAsync(id, NpgsqlDbType.Text, cancellationToken);
-                await import.WriteAsync(PostgresVectorStore.Half(vector), cancellationToken);
+                await import.WriteAsync(PostgresVectorStore.HalfWire(vector), NpgsqlDbType.Bytea, cancellationToken);
                 await import.WriteAsync(model, NpgsqlDbType.Text, cancellationToken);
                 await import.WriteAsync(variant, NpgsqlDbType.Text, cancellationToken);
                 await import.WriteAsync(metadata, NpgsqlDbType.Jsonb, cancellationToken);
