@@ -239,7 +239,11 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
         var settings = exact
             ? "SELECT set_config('enable_indexscan', 'off', true)"
             : $"SELECT set_config('hnsw.ef_search', '{candidates}', true)" +
-              (filtered && iterativeScans ? ", set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.max_scan_tuples', '50000', true)" : string.Empty);
+              (filtered && iterativeScans ? ", set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.max_scan_tuples', '50000', true)" : string.Empty) +
+              // A filter that matches many rows makes the planner prefer the metadata index and an exact sort of every
+              // match (~90 ms at 100,000 of 1,000,000 rows, measured): here the vector index is meant, the filter applied
+              // during its scan.
+              (filtered ? ", set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)" : string.Empty);
         await using (var configure = new NpgsqlCommand(settings, connection, transaction))
         {
             await configure.ExecuteNonQueryAsync(cancellationToken);
