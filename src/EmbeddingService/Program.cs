@@ -1,6 +1,7 @@
 using EmbeddingService.Access;
 using EmbeddingService.Api;
 using EmbeddingService.CommandLine;
+using EmbeddingService.Connections;
 using EmbeddingService.Logging;
 using EmbeddingService.ModelLifecycle;
 using EmbeddingService.Probes;
@@ -25,6 +26,7 @@ static int Serve(string[] hostArgs)
     builder.Services.AddAccessControl(builder.Configuration);
     builder.Services.AddReadinessChecks();
     builder.Services.AddGracefulShutdown(builder.Configuration);
+    builder.Services.AddConnectionLifetime(builder.Configuration);
     builder.Services.AddTelemetry();
 
     var app = builder.Build();
@@ -32,6 +34,7 @@ static int Serve(string[] hostArgs)
     app.UseProblemResponses();
     app.UseRefusalCounting();
     app.UseDraining();
+    app.UseConnectionLifetime();
     app.MapUi();
     app.UseAccessControl();
     app.MapMetrics();

@@ -178,21 +178,63 @@ public static class ServiceCommands
 
     private static Command Index()
     {
-        var folder = new Argument<DirectoryInfo>("folder") { Description = "The folder of images (searched recursively)" };
+        var folder = new Argument<DirectoryInfo>("folder") { Description = "The folder of images (searched recursively); or give --manifest", Arity = ArgumentArity.ZeroOrOne };
         folder.AcceptExistingOnly();
-        var metadata = new Option<FileInfo>("--metadata") { Description = "JSON lines: {\"id\": ..., other properties are the item's metadata}", HelpName = "FILE" };
+        var manifest = new Option<string>("--manifest")
+        {
+            Description = "JSON lines {\"id\", \"path\" | \"url\", \"metadata\"?}: a file or an http(s) URL, read as it comes; a path is relative to the manifest",
+            HelpName = "FILE|URL",
+        };
+        var metadata = new Option<FileInfo>("--metadata") { Description = "With a folder: JSON lines {\"id\": ..., other properties are the item's metadata}", HelpName = "FILE" };
         metadata.AcceptExistingOnly();
-        var id = new Option<string>("--id") { Description = "An item's id: its file name, or its path relative to the folder", DefaultValueFactory = _ => "name" };
+        var id = new Option<string>("--id") { Description = "With a folder: an item's id is its file name, or its path relative to the folder", DefaultValueFactory = _ => "name" };
         id.AcceptOnlyFromAmong("name", "path");
         var batch = new Option<int>("--batch")
         {
-            Description = "Images in flight at once",
+            Description = "Images being embedded at once",
             DefaultValueFactory = _ => 32,
             CustomParser = r => (int)Number(r, "--batch takes a whole number from 1 to 1024.", v => v is >= 1 and <= 1024 && v == Math.Floor(v)),
         };
-        var command = new Command(IndexCommand.Name, "Embeds a folder of images into the store (DATABASE_URL); a rerun skips what is unchanged.") { folder, metadata, id, batch };
+        var shard = new Option<Shard>("--shard")
+        {
+            Description = "Index only shard I of N (I from 0, e.g. $JOB_COMPLETION_INDEX/4): N processes given the same input index it together, each item once",
+            HelpName = "I/N",
+            DefaultValueFactory = _ => Shard.Whole,
+            CustomParser = r =>
+            {
+                var parsed = Shard.Parse(r.Tokens.Count == 1 ? r.Tokens[0].Value : string.Empty, out var error);
+                if (parsed is null) r.AddError(error!);
+                return parsed ?? Shard.Whole;
+            },
+        };
+        var downloads = WholeNumber("--downloads", "Images fetched by URL at once", 16, 1, 1024);
+        var perHost = WholeNumber("--per-host", "Connections to one image server at once", 8, 1, 256);
+        var connectTimeout = WholeNumber("--connect-timeout", "Seconds to connect to an image server", 10, 1, 600);
+        var readTimeout = WholeNumber("--read-timeout", "Seconds a server may stay silent (for the headers, and between two reads of an image)", 30, 1, 3600);
+        var retries = WholeNumber("--retries", "Further tries after a timeout, a broken connection, 408, 429 or 5xx", 3, 0, 20);
+        var recheck = new Option<bool>("--recheck") { Description = "Fetch URLs already stored with the same metadata to compare their images (else they are skipped unfetched)" };
+        var command = new Command(IndexCommand.Name, "Embeds a catalogue's images (a folder, or a manifest of paths and URLs) into the store (DATABASE_URL); a rerun skips what is stored.")
+        {
+            folder, manifest, metadata, id, batch, shard, downloads, perHost, connectTimeout, readTimeout, retries, recheck,
+        };
+        command.Validators.Add(r =>
+        {
+            if ((r.GetValue(folder) is null) == (r.GetValue(manifest) is null)) r.AddError("Give either a FOLDER or --manifest FILE|URL.");
+            if (r.GetValue(folder) is { Exists: false } missing) r.AddError($"The folder '{missing.ToString()}' does not exist.");
+        });
         command.SetAction((result, _) => IndexCommand.RunAsync(new IndexSettings(
-            result.GetValue(folder)!.FullName, result.GetValue(metadata)?.FullName, result.GetValue(id) == "path" ? IdFrom.Path : IdFrom.Name, result.GetValue(batch))));
+            result.GetValue(folder)?.FullName, result.GetValue(manifest), result.GetValue(metadata)?.FullName, result.GetValue(id) == "path" ? IdFrom.Path : IdFrom.Name,
+            result.GetValue(batch), result.GetValue(shard),
+            new FetchOptions(result.GetValue(downloads), result.GetValue(perHost), TimeSpan.FromSeconds(result.GetValue(connectTimeout)),
+                TimeSpan.FromSeconds(result.GetValue(readTimeout)), result.GetValue(retries), MaxRedirects: 5, MaxBytes: 0),
+            result.GetValue(recheck))));
         return command;
     }
+
+    private static Option<int> WholeNumber(string name, string description, int value, int min, int max) => new(name)
+    {
+        Description = description,
+        DefaultValueFactory = _ => value,
+        CustomParser = r => (int)Number(r, $"{name} takes a whole number from {min} to {max}.", v => v >= min && v <= max && v == Math.Floor(v)),
+    };
 }

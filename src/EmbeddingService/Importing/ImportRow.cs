@@ -109,10 +109,14 @@ public sealed record ImportRow(string Where, string? Id, float[]? Vector, string
         return Checked(where, id, vector, metadata);
     }
 
+    /// <summary>Why <paramref name="id"/> cannot name an item (1 to 256 characters, none a control character), or null.</summary>
+    public static string? IdProblem(string? id) =>
+        string.IsNullOrEmpty(id) || id.Length > 256 || id.Any(char.IsControl) ? "the id must have 1 to 256 characters and no control characters" : null;
+
     /// <summary>A row whose parts were read: the id and vector checked, the metadata a JSON object without NUL.</summary>
     public static ImportRow Checked(string where, string? id, float[]? vector, string metadata)
     {
-        if (string.IsNullOrEmpty(id) || id.Length > 256 || id.Any(char.IsControl)) return Failed(where, id, "the id must have 1 to 256 characters and no control characters");
+        if (IdProblem(id) is { } wrongId) return Failed(where, id, wrongId);
         if (vector is null) return Failed(where, id, "no \"embedding\"");
         if (Normalize(vector) is { } bad) return Failed(where, id, bad);
         if (metadata.Contains("\\u0000", StringComparison.Ordinal)) return Failed(where, id, "the metadata holds the NUL character (\\u0000), which PostgreSQL's jsonb refuses");

@@ -16,15 +16,17 @@ public static class ImportSources
     /// </summary>
     public static async IAsyncEnumerable<ImportRow> JsonLinesAsync(string path, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var lines = Channel.CreateBounded<(long Number, byte[] Bytes, int Length)>(4096);
+        var lines = Channel.CreateBounded<JsonLine>(4096);
         var rows = Channel.CreateBounded<ImportRow>(4096);
         var reading = Task.Run(() => ReadLinesAsync(path, lines.Writer, cancellationToken), cancellationToken);
         var parsers = Enumerable.Range(0, Math.Max(1, Environment.ProcessorCount)).Select(_ => Task.Run(async () =>
         {
-            await foreach (var (number, bytes, length) in lines.Reader.ReadAllAsync(cancellationToken))
+            await foreach (var line in lines.Reader.ReadAllAsync(cancellationToken))
             {
-                var row = ImportRow.FromJsonLine(bytes.AsSpan(0, length), number);
-                ArrayPool<byte>.Shared.Return(bytes);
+                var row = line.TooLong
+                    ? ImportRow.Failed($"line {line.Number}", null, $"the line is longer than {JsonLines.MaxLineBytes:N0} bytes")
+                    : ImportRow.FromJsonLine(line.Span, line.Number);
+                line.Return();
                 await rows.Writer.WriteAsync(row, cancellationToken);
             }
         }, cancellationToken)).ToArray();
@@ -34,52 +36,18 @@ public static class ImportSources
         await reading;
     }
 
-    private static async Task ReadLinesAsync(string path, ChannelWriter<(long, byte[], int)> lines, CancellationToken cancellationToken)
+    private static async Task ReadLinesAsync(string path, ChannelWriter<JsonLine> lines, CancellationToken cancellationToken)
     {
         try
         {
             await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan | FileOptions.Asynchronous);
-            var buffer = new byte[1 << 20];
-            int filled = 0, start = 0;
-            long number = 0;
-            while (true)
-            {
-                var read = await file.ReadAsync(buffer.AsMemory(filled), cancellationToken);
-                filled += read;
-                int newline;
-                while ((newline = buffer.AsSpan(start, filled - start).IndexOf((byte)'\n')) >= 0)
-                {
-                    await EmitAsync(buffer.AsMemory(start, newline), ++number);
-                    start += newline + 1;
-                }
-
-                if (read == 0)
-                {
-                    if (filled > start) await EmitAsync(buffer.AsMemory(start, filled - start), ++number);
-                    break;
-                }
-
-                // Keep the unfinished line at the front; a line longer than the buffer doubles it.
-                buffer.AsSpan(start, filled - start).CopyTo(buffer);
-                (filled, start) = (filled - start, 0);
-                if (filled == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
-            }
-
+            await foreach (var line in JsonLines.ReadAsync(file, cancellationToken)) await lines.WriteAsync(line, cancellationToken);
             lines.TryComplete();
         }
         catch (Exception e)
         {
             lines.TryComplete(e);
             throw;
-        }
-
-        async ValueTask EmitAsync(ReadOnlyMemory<byte> line, long number)
-        {
-            var trimmed = line.Span.Trim(" \t\r"u8);
-            if (trimmed.IsEmpty) return;
-            var copy = ArrayPool<byte>.Shared.Rent(trimmed.Length);
-            trimmed.CopyTo(copy);
-            await lines.WriteAsync((number, copy, trimmed.Length), cancellationToken);
         }
     }
 

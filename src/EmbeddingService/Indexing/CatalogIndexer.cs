@@ -13,79 +13,135 @@ using Spectre.Console;
 namespace EmbeddingService.Indexing;
 
 /// <summary>
-/// Walks a folder, embeds each image through the same batching pipeline the service uses (several in flight, so
-/// runs are full batches), and writes them a batch at a time (binary COPY, then one upsert). Images whose SHA-256
-/// and metadata are already stored are skipped, so a rerun resumes where the last one stopped.
+/// Indexes a catalogue: entries stream in (a folder's files, a manifest's lines), this process keeps its shard's, asks
+/// the store which it holds already a chunk at a time, fetches the images (files, or URLs with bounded concurrency)
+/// and embeds them through the same batching pipeline the service uses (several in flight, so runs are full batches),
+/// writing a batch at a time (binary COPY, then one upsert). A file whose SHA-256 and metadata are stored is skipped;
+/// a URL whose id and metadata are stored is not fetched again (unless <c>--recheck</c>): a rerun resumes.
 /// </summary>
-public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, string variant, bool thumbnails, int inFlight)
+public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, ImageFetcher fetcher, string variant, bool thumbnails, int inFlight)
 {
     /// <summary>Rows per COPY and upsert: large enough to amortize the round trips, small enough to keep little in memory.</summary>
     private const int WriteBatch = 64;
 
-    private static readonly HashSet<string> Extensions = new([".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"], StringComparer.OrdinalIgnoreCase);
+    /// <summary>Ids asked of the store at once (one query), before their images are fetched.</summary>
+    private const int LookupChunk = 512;
 
-    public async Task<IndexSummary> RunAsync(IndexSettings settings, CancellationToken cancellationToken)
+    public async Task<IndexSummary> RunAsync(IAsyncEnumerable<CatalogEntry> entries, IndexRun run, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(settings);
-        var summary = new IndexSummary();
-        var metadata = settings.MetadataFile is null ? [] : ReadMetadata(settings.MetadataFile, summary);
-        var files = Directory.EnumerateFiles(settings.Folder, "*", SearchOption.AllDirectories)
-            .Where(f => Extensions.Contains(Path.GetExtension(f)))
-            .Order(StringComparer.Ordinal)
-            .Select(f => (Path: f, Id: settings.IdFrom == IdFrom.Name ? Path.GetFileName(f) : Path.GetRelativePath(settings.Folder, f).Replace('\\', '/')))
-            .ToList();
-        foreach (var duplicate in files.GroupBy(f => f.Id, StringComparer.Ordinal).Where(g => g.Count() > 1).SelectMany(g => g.Skip(1)))
-        {
-            summary.Failed.Add((duplicate.Path, $"id '{duplicate.Id}' is given by another file too (use --id path)"));
-        }
-
-        files = [.. files.DistinctBy(f => f.Id, StringComparer.Ordinal)];
-        var stored = new Dictionary<string, (string? Sha, string Metadata)>(StringComparer.Ordinal);
-        foreach (var chunk in files.Chunk(1000))
-        {
-            foreach (var (id, fingerprint) in await store.GetFingerprintsAsync([.. chunk.Select(f => f.Id)], cancellationToken)) stored[id] = fingerprint;
-        }
-
+        ArgumentNullException.ThrowIfNull(entries);
+        ArgumentNullException.ThrowIfNull(run);
+        var summary = new IndexSummary { Shard = run.Shard };
         var clock = Stopwatch.StartNew();
+        var live = AnsiConsole.Profile.Capabilities.Interactive;
         await AnsiConsole.Progress()
             .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Columns(new TaskDescriptionColumn(), new SpinnerColumn(), new ElapsedTimeColumn())
             .StartAsync(async progress =>
             {
-                var task = progress.AddTask("indexing", maxValue: Math.Max(1, files.Count));
-                // One stream: embedding never waits for a write (a batch is written while the next is embedded), so
-                // the pipeline's runs stay full batches from the first image to the last.
+                var task = progress.AddTask("indexing");
                 var embedded = Channel.CreateBounded<NewItem>(inFlight * 4);
-                // A write that fails (the database went away) stops the producers, which would otherwise wait
-                // forever for room in the channel that nothing drains any more.
-                using var writeFailed = new CancellationTokenSource();
-                var writer = WriteAsync(embedded.Reader, summary, writeFailed);
+                var work = Channel.CreateBounded<(CatalogEntry Entry, (string? Sha, string Metadata)? Stored)>(LookupChunk * 2);
+                // A write that fails (the database went away) stops every stage, which would otherwise wait forever
+                // for room in a channel that nothing drains any more.
+                using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var writer = WriteAsync(embedded.Reader, summary, failed);
+                var reader = ReadAsync(entries, run, summary, work.Writer, failed.Token);
+                using var embedding = new SemaphoreSlim(inFlight);
+                var lastLine = Stopwatch.StartNew();
                 try
                 {
-                    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = inFlight, CancellationToken = writeFailed.Token }, async (file, _) =>
+                    var parallel = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(inFlight, run.Downloads), CancellationToken = failed.Token };
+                    await Parallel.ForEachAsync(work.Reader.ReadAllAsync(failed.Token), parallel, async (next, token) =>
                     {
-                        if (cancellationToken.IsCancellationRequested) return;
-                        var item = await IndexOneAsync(file.Path, file.Id, metadata.GetValueOrDefault(file.Id, "{}"), stored, summary, cancellationToken);
-                        if (item is not null) await embedded.Writer.WriteAsync(item, writeFailed.Token);
-                        task.Increment(1);
-                        task.Description = $"indexing [grey]{task.Value:F0}/{files.Count}, {task.Value / Math.Max(0.001, clock.Elapsed.TotalSeconds):F1} files/s[/]";
+                        var item = await IndexOneAsync(next.Entry, next.Stored, run.Recheck, summary, embedding, token);
+                        if (item is not null) await embedded.Writer.WriteAsync(item, token);
+                        summary.CountDone();
+                        task.Description = $"indexing [grey]{summary.Describe(clock.Elapsed)}[/]";
+                        // Without a terminal (a Kubernetes pod's log), a line now and then says how far it got.
+                        if (!live && lastLine.Elapsed > ProgressEvery)
+                        {
+                            lock (lastLine)
+                            {
+                                if (lastLine.Elapsed > ProgressEvery)
+                                {
+                                    lastLine.Restart();
+                                    Console.Error.WriteLine($"indexing {summary.Describe(clock.Elapsed)}");
+                                }
+                            }
+                        }
                     });
+                    await reader;
                 }
-                catch (OperationCanceledException) when (writeFailed.IsCancellationRequested)
+                catch (OperationCanceledException) when (failed.IsCancellationRequested)
                 {
-                    // The writer's own exception says why, below.
+                    // Ctrl-C, or a stage failed: its own exception, awaited below, says why.
                 }
                 finally
                 {
                     embedded.Writer.TryComplete();
                     // Written even when stopping: what was embedded is kept. A failed write throws here.
                     await writer;
+                    await reader.ContinueWith(_ => { }, TaskScheduler.Default);
                 }
+
+                // The input could not be read (not an entry's fault): say so, after keeping what was written.
+                if (reader.Exception?.InnerException is { } broken and not OperationCanceledException) throw broken;
             });
 
         summary.Elapsed = clock.Elapsed;
         summary.Cancelled = cancellationToken.IsCancellationRequested;
         return summary;
+    }
+
+    private static readonly TimeSpan ProgressEvery = TimeSpan.FromSeconds(10);
+
+    /// <summary>Entries in, this shard's out with what the store holds of each; a chunk of ids asked at a time.</summary>
+    private async Task ReadAsync(IAsyncEnumerable<CatalogEntry> entries, IndexRun run, IndexSummary summary,
+        ChannelWriter<(CatalogEntry, (string?, string)?)> work, CancellationToken cancellationToken)
+    {
+        try
+        {
+            // Ids seen in this input (this shard's), by a 64-bit hash: ten million take ~200 MB, as strings ~1 GB.
+            var seen = new HashSet<ulong>();
+            var chunk = new List<CatalogEntry>(LookupChunk);
+            await foreach (var entry in entries.WithCancellation(cancellationToken))
+            {
+                summary.CountRead();
+                if (entry.Failure is not null)
+                {
+                    summary.Failed.Add((entry.Where, entry.Failure));
+                    continue;
+                }
+
+                if (!run.Shard.Contains(entry.Id!)) continue;
+                summary.CountInShard();
+                if (!seen.Add(System.IO.Hashing.XxHash3.HashToUInt64(System.Text.Encoding.UTF8.GetBytes(entry.Id!))))
+                {
+                    summary.Failed.Add((entry.Where, $"id '{entry.Id}' is given by an entry before this one; the first is kept{run.DuplicateHint}"));
+                    continue;
+                }
+
+                chunk.Add(entry);
+                if (chunk.Count == LookupChunk) await FlushAsync();
+            }
+
+            await FlushAsync();
+            work.TryComplete();
+
+            async Task FlushAsync()
+            {
+                if (chunk.Count == 0) return;
+                var stored = await store.GetFingerprintsAsync([.. chunk.Select(e => e.Id!)], cancellationToken);
+                foreach (var entry in chunk) await work.WriteAsync((entry, stored.TryGetValue(entry.Id!, out var known) ? known : null), cancellationToken);
+                chunk.Clear();
+            }
+        }
+        catch (Exception e)
+        {
+            work.TryComplete(e);
+            throw;
+        }
     }
 
     /// <summary>Writes what comes, a batch at a time (one COPY and upsert each), until the stream ends.</summary>
@@ -107,8 +163,7 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, s
         var batch = new List<NewItem>(WriteBatch);
         async Task FlushAsync()
         {
-            summary.Created += await store.UpsertManyAsync(batch, CancellationToken.None);
-            summary.Indexed += batch.Count;
+            summary.CountWritten(batch.Count, await store.UpsertManyAsync(batch, CancellationToken.None));
             batch.Clear();
         }
 
@@ -121,25 +176,50 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, s
         if (batch.Count > 0) await FlushAsync();
     }
 
-    private async Task<NewItem?> IndexOneAsync(string path, string id, string metadata, Dictionary<string, (string? Sha, string Metadata)> stored,
-        IndexSummary summary, CancellationToken cancellationToken)
+    private async Task<NewItem?> IndexOneAsync(CatalogEntry entry, (string? Sha, string Metadata)? stored, bool recheck, IndexSummary summary,
+        SemaphoreSlim embedding, CancellationToken cancellationToken)
     {
+        var sameMetadata = stored is { } known && JsonNode.DeepEquals(JsonNode.Parse(known.Metadata), JsonNode.Parse(entry.MetadataJson));
+        if (sameMetadata && entry.Url is not null && !recheck)
+        {
+            // Stored with this metadata: not fetched again (--recheck fetches it to compare).
+            summary.CountSkipped();
+            return null;
+        }
+
         try
         {
-            var bytes = await File.ReadAllBytesAsync(path, cancellationToken);
-            var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
-            if (stored.TryGetValue(id, out var existing) && existing.Sha == sha && JsonNode.DeepEquals(JsonNode.Parse(existing.Metadata), JsonNode.Parse(metadata)))
+            using var image = entry.Url is { } url ? await fetcher.FetchAsync(url, cancellationToken) : await ReadFileAsync(entry.Path!, cancellationToken);
+            if (image.Failure is not null)
+            {
+                summary.Failed.Add((entry.Where, image.Failure));
+                return null;
+            }
+
+            var sha = Convert.ToHexStringLower(SHA256.HashData(image.Bytes.Span));
+            if (sameMetadata && stored!.Value.Sha == sha)
             {
                 summary.CountSkipped();
                 return null;
             }
 
-            var embedding = await embedder.EmbedAsync(bytes, thumbnails, cancellationToken);
-            return new NewItem(id, embedding.Vector, ClipModel.DisplayName, variant, sha, metadata, embedding.Thumbnail, embedding.Thumbnail is null ? null : ThumbnailMaker.ContentType);
+            await embedding.WaitAsync(cancellationToken);
+            ImageEmbedding embedded;
+            try
+            {
+                embedded = await embedder.EmbedAsync(image.Bytes, thumbnails, cancellationToken);
+            }
+            finally
+            {
+                embedding.Release();
+            }
+
+            return new NewItem(entry.Id!, embedded.Vector, ClipModel.DisplayName, variant, sha, entry.MetadataJson, embedded.Thumbnail,
+                embedded.Thumbnail is null ? null : ThumbnailMaker.ContentType);
         }
         catch (Exception e) when (e is ImageRejectedException or IOException or UnauthorizedAccessException)
         {
-            summary.Failed.Add((path, e.Message));
+            summary.Failed.Add((entry.Where, e.Message));
             return null;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -148,53 +228,78 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, s
         }
     }
 
-    /// <summary>One JSON object per line: "id" names the item, every other property is its metadata.</summary>
-    private static Dictionary<string, string> ReadMetadata(string file, IndexSummary summary)
+    private static async Task<Fetched> ReadFileAsync(string path, CancellationToken cancellationToken)
     {
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        var number = 0;
-        foreach (var line in File.ReadLines(file))
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous);
+        var length = (int)Math.Min(file.Length, int.MaxValue - 64);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
+        try
         {
-            number++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            try
-            {
-                if (JsonNode.Parse(line) is JsonObject entry && entry["id"]?.GetValue<string>() is { } id)
-                {
-                    entry.Remove("id");
-                    metadata[id] = entry.ToJsonString();
-                    continue;
-                }
-            }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
-            {
-            }
-
-            summary.Failed.Add(($"{file}:{number}", "not a JSON object with a string \"id\""));
+            await file.ReadExactlyAsync(buffer.AsMemory(0, length), cancellationToken);
+            return Fetched.Of(buffer, length);
         }
-
-        return metadata;
+        catch
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
     }
 }
 
-/// <summary>What an index run did.</summary>
+/// <summary>How a run goes: its shard, downloads at once, whether stored URLs are fetched again to compare.</summary>
+/// <param name="DuplicateHint">Added to a duplicate id's failure (a folder's: use --id path).</param>
+public sealed record IndexRun(Shard Shard, int Downloads, bool Recheck, string DuplicateHint);
+
+/// <summary>What an index run did; its counters are bumped by many tasks at once.</summary>
 public sealed class IndexSummary
 {
-    private int _skipped;
+    /// <summary>Failures printed in full; beyond, only counted (the first ones show what is wrong with the input).</summary>
+    private const int Shown = 1_000;
 
-    public int Indexed { get; set; }
+    private long _read;
+    private long _inShard;
+    private long _done;
+    private long _indexed;
+    private long _created;
+    private long _skipped;
 
-    public int Created { get; set; }
+    public Shard Shard { get; init; } = Shard.Whole;
 
-    public int Skipped => Volatile.Read(ref _skipped);
+    /// <summary>Entries of the input read (every shard's).</summary>
+    public long Read => Interlocked.Read(ref _read);
 
-    public ConcurrentBag<(string File, string Reason)> Failed { get; } = [];
+    /// <summary>Of those, this shard's.</summary>
+    public long InShard => Interlocked.Read(ref _inShard);
+
+    /// <summary>Embedded and written.</summary>
+    public long Indexed => Interlocked.Read(ref _indexed);
+
+    public long Created => Interlocked.Read(ref _created);
+
+    public long Skipped => Interlocked.Read(ref _skipped);
+
+    public ConcurrentBag<(string Where, string Reason)> Failed { get; } = [];
 
     public TimeSpan Elapsed { get; set; }
 
     public bool Cancelled { get; set; }
 
+    public void CountRead() => Interlocked.Increment(ref _read);
+
+    public void CountInShard() => Interlocked.Increment(ref _inShard);
+
+    public void CountDone() => Interlocked.Increment(ref _done);
+
     public void CountSkipped() => Interlocked.Increment(ref _skipped);
+
+    public void CountWritten(int written, int created)
+    {
+        Interlocked.Add(ref _indexed, written);
+        Interlocked.Add(ref _created, created);
+    }
+
+    public string Describe(TimeSpan elapsed) => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{Interlocked.Read(ref _done):N0} of {InShard:N0} done ({Indexed:N0} written, {Skipped:N0} unchanged, {Failed.Count:N0} failed), {Indexed / Math.Max(0.001, elapsed.TotalSeconds):F1} images/s");
 
     /// <summary>Plain lines, unwrapped, so that logs and scripts read them whole.</summary>
     public void Print()
@@ -202,11 +307,18 @@ public sealed class IndexSummary
         var rate = Indexed / Math.Max(0.001, Elapsed.TotalSeconds);
         Console.WriteLine(System.FormattableString.Invariant(
             $"indexed {Indexed} ({Created} new, {Indexed - Created} replaced), skipped {Skipped} unchanged, failed {Failed.Count}; {Elapsed.TotalSeconds:F1} s, {rate:F1} images/s"));
-        foreach (var (file, reason) in Failed.OrderBy(f => f.File, StringComparer.Ordinal))
+        if (!Shard.IsWhole)
         {
-            Console.WriteLine($"  failed {file}: {reason}");
+            Console.WriteLine(System.FormattableString.Invariant(
+                $"shard {Shard}: {InShard} of the {Read} entries read are this shard's ({InShard * 100.0 / Math.Max(1, Read):F1} %)"));
         }
 
+        foreach (var (where, reason) in Failed.OrderBy(f => f.Where, StringComparer.Ordinal).Take(Shown))
+        {
+            Console.WriteLine($"  failed {where}: {reason}");
+        }
+
+        if (Failed.Count > Shown) Console.WriteLine($"  ... and {Failed.Count - Shown:N0} more failed");
         if (Cancelled)
         {
             Console.WriteLine("stopped by Ctrl-C: what was indexed is kept; run the same command again to go on.");

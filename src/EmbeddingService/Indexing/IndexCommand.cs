@@ -14,7 +14,7 @@ using EmbeddingService.Logging;
 
 namespace EmbeddingService.Indexing;
 
-/// <summary><c>index &lt;folder&gt; [--metadata file.jsonl] [--id name|path] [--batch N]</c>: embeds a folder of images into the store (parsed by <see cref="ServiceCommands"/>).</summary>
+/// <summary><c>index FOLDER | --manifest FILE|URL [--shard I/N] ...</c>: embeds a catalogue's images into the store (parsed by <see cref="ServiceCommands"/>).</summary>
 public static class IndexCommand
 {
     public const string Name = "index";
@@ -28,6 +28,8 @@ public static class IndexCommand
         builder.Services.AddModel(builder.Configuration, startInBackground: false);
         builder.Services.AddImageEmbedding(builder.Configuration);
         builder.Services.AddOptions<StorageOptions>().Bind(builder.Configuration).ValidateDataAnnotations();
+        // An image fetched by URL is bounded as an upload is (MAX_UPLOAD_BYTES).
+        builder.Services.AddOptions<Uploads.UploadOptions>().Bind(builder.Configuration).ValidateDataAnnotations();
         using var host = builder.Build();
         var storage = host.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
         if (!storage.Enabled)
@@ -43,11 +45,24 @@ public static class IndexCommand
             await host.Services.GetRequiredService<ModelStartup>().StartAsync(interruption.Token);
             var variant = host.Services.GetRequiredService<IOptions<ModelOptions>>().Value.Variant.ToString().ToLowerInvariant();
             await using var store = await OpenStoreAsync(storage, new StoreIdentity(ClipModel.DisplayName, variant, 512), interruption.Token);
-            var indexer = new CatalogIndexer(host.Services.GetRequiredService<ImageEmbedder>(), store, variant, storage.StoreThumbnails,
+            var maxBytes = host.Services.GetRequiredService<IOptions<Uploads.UploadOptions>>().Value.MaxUploadBytes;
+            using var fetcher = new ImageFetcher(settings.Fetch with { MaxBytes = maxBytes });
+            using var manifestClient = new HttpClient(new SocketsHttpHandler { ConnectTimeout = settings.Fetch.ConnectTimeout }) { Timeout = Timeout.InfiniteTimeSpan };
+            var indexer = new CatalogIndexer(host.Services.GetRequiredService<ImageEmbedder>(), store, fetcher, variant, storage.StoreThumbnails,
                 Math.Min(settings.Batch, host.Services.GetRequiredService<IOptions<BatchingOptions>>().Value.MaxQueueDepth));
-            var summary = await indexer.RunAsync(settings, interruption.Token);
+            var entries = settings.Manifest is { } manifest
+                ? CatalogSources.ManifestAsync(manifest, manifestClient, interruption.Token)
+                : CatalogSources.FolderAsync(settings.Folder!, settings.MetadataFile, settings.IdFrom, interruption.Token);
+            var run = new IndexRun(settings.Shard, settings.Manifest is null ? settings.Batch : settings.Fetch.Concurrency, settings.Recheck,
+                settings.Manifest is null && settings.IdFrom == IdFrom.Name ? " (use --id path)" : string.Empty);
+            var summary = await indexer.RunAsync(entries, run, interruption.Token);
             summary.Print();
             return interruption.Requested ? ExitCodes.Interrupted : summary.Failed.IsEmpty ? ExitCodes.Success : ExitCodes.Failed;
+        }
+        catch (Exception e) when (e is CatalogSourceException or FileNotFoundException or DirectoryNotFoundException or HttpRequestException)
+        {
+            await Console.Error.WriteLineAsync($"The input cannot be read: {e.Message}");
+            return ExitCodes.Usage;
         }
         catch (Exception e) when (e is ModelDirectoryException or Download.ModelDownloadException)
         {
@@ -85,4 +100,7 @@ public enum IdFrom
     Path,
 }
 
-public sealed record IndexSettings(string Folder, string? MetadataFile, IdFrom IdFrom, int Batch);
+/// <param name="Folder">A folder of images, or null with <paramref name="Manifest"/>.</param>
+/// <param name="Manifest">A JSON-lines manifest (a file or an http(s) URL) of ids with paths or URLs.</param>
+/// <param name="Recheck">Fetch URLs already stored to compare their contents (else they are skipped unfetched).</param>
+public sealed record IndexSettings(string? Folder, string? Manifest, string? MetadataFile, IdFrom IdFrom, int Batch, Shard Shard, FetchOptions Fetch, bool Recheck);

@@ -69,6 +69,48 @@ public sealed partial class DeploymentTests(TinyModelFixture tiny)
         }
     }
 
+    /// <summary>
+    /// The indexing Job: Indexed, N pods for N shards, the same database secret as the service, a failure policy that
+    /// follows the command's exit codes, and arguments the command line takes (run for real, shard 0 in for Kubernetes).
+    /// </summary>
+    [Fact]
+    public async Task The_indexing_job_runs_one_shard_per_pod_and_does_not_retry_what_cannot_succeed()
+    {
+        var all = Directory.GetFiles(Path.Combine(Root, "deploy", "kubernetes"), "*.yaml").SelectMany(Documents).ToList();
+        var job = Assert.Single(all, d => d.TryGetValue("kind", out var kind) && (string)kind == "Job");
+        var spec = Map(job, "spec");
+        Assert.Equal("Indexed", Text(spec, "completionMode"));
+        var shards = int.Parse(Text(spec, "completions"), CultureInfo.InvariantCulture);
+        Assert.Equal(shards, int.Parse(Text(spec, "parallelism"), CultureInfo.InvariantCulture));
+        Assert.DoesNotContain(Path.GetFileName(Path.Combine(Root, "deploy", "kubernetes", "index-job.yaml")),
+            File.ReadAllText(Path.Combine(Root, "deploy", "kubernetes", "kustomization.yaml")), StringComparison.Ordinal);
+
+        var pod = Map(spec, "template", "spec");
+        Assert.Equal("Never", Text(pod, "restartPolicy"));
+        var container = (Dictionary<object, object>)((List<object>)pod["containers"]).Single();
+        var env = ((List<object>)container["env"]).Cast<Dictionary<object, object>>().ToDictionary(e => (string)e["name"]);
+        var arguments = ((List<object>)container["args"]).Cast<string>().ToList();
+        var shard = arguments[arguments.IndexOf("--shard") + 1];
+        Assert.Equal($"$(SHARD)/{shards}", shard);
+        Assert.Equal("metadata.annotations['batch.kubernetes.io/job-completion-index']", Text(env["SHARD"], "valueFrom", "fieldRef", "fieldPath"));
+        var database = Map(env["DATABASE_URL"], "valueFrom", "secretKeyRef");
+        Assert.Contains(all, d => (string)d["kind"] == "Secret" && Text(d, "metadata", "name") == (string)database["name"]);
+
+        // Exit codes: 1 (items named as failed) fails the shard without retrying it, 2 and 3 fail the Job, 4 is retried.
+        var rules = ((List<object>)Map(spec, "podFailurePolicy")["rules"]).Cast<Dictionary<object, object>>().ToList();
+        int[] Codes(string action) => [.. rules.Where(r => (string)r["action"] == action && r.ContainsKey("onExitCodes"))
+            .SelectMany(r => ((List<object>)Map(r, "onExitCodes")["values"]).Select(v => int.Parse((string)v, CultureInfo.InvariantCulture)))];
+        Assert.Equal([1], Codes("FailIndex"));
+        Assert.Equal([2, 3], Codes("FailJob"));
+        Assert.DoesNotContain(4, Codes("FailIndex").Concat(Codes("FailJob")));
+        Assert.Contains(rules, r => (string)r["action"] == "Ignore" && r.ContainsKey("onPodConditions"));
+        Assert.True(int.Parse(Text(spec, "backoffLimitPerIndex"), CultureInfo.InvariantCulture) is >= 1 and <= 10);
+
+        // The arguments parse: without DATABASE_URL the command stops at that, after the command line accepted them.
+        var (exitCode, _, error) = await Processes.RunAsync("dotnet", [Processes.ServiceAssembly(), .. arguments.Select(a => a.Replace("$(SHARD)", "0", StringComparison.Ordinal))], null, ("DATABASE_URL", ""));
+        Assert.True(exitCode == 2 && error.Contains("DATABASE_URL is not set", StringComparison.Ordinal), $"exit {exitCode}: {error}");
+    }
+
     [Fact]
     public void The_compose_file_parses_checks_readiness_reads_keys_from_a_secret_and_waits_for_the_drain()
     {
