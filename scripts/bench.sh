@@ -4,6 +4,7 @@
 # Options: --model DIR --seconds N (per measurement, default 10) --soak N (requests, default 10000);
 # --focus, --text, --storage, --hostile, --variants (fp32 vs int8 vs fp16), --operations (/metrics, SIGTERM) run one part;
 # --layout [--items N --queries N --layouts vector,halfvec] compares the store's layouts (column type, vector index).
+# --indexing: the index command as one process, as two shards at once and from a manifest of URLs, against the service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dotnet build bench/EmbeddingService.Bench -c Release --nologo -v quiet

@@ -6,6 +6,9 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
 {
     public bool LayoutOnly { get; init; }
 
+    /// <summary>--indexing: the index command as one process, as shards, from a manifest of URLs.</summary>
+    public bool IndexingOnly { get; init; }
+
     /// <summary>Items of the store benchmarks (--items).</summary>
     public int Items { get; init; } = 1_000_000;
 
@@ -31,7 +34,7 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
         var variantsOnly = false;
         var operationsOnly = false;
         var hostile = 10_000;
-        bool layout = false;
+        bool layout = false, indexing = false;
         int items = 1_000_000, queries = 200;
         string[]? layouts = null;
         for (var i = 0; i < args.Length; i++)
@@ -51,16 +54,18 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
                 case "--operations": operationsOnly = true; break;
                 case "--hostile-requests": hostile = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--layout": layout = true; break;
+                case "--indexing": indexing = true; break;
                 case "--items": items = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--queries": queries = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--layouts": layouts = Next().Split(','); break;
-                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus --hostile --text --storage --variants --operations --hostile-requests N --layout --items N --queries N --layouts NAME,...");
+                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus --hostile --text --storage --variants --operations --hostile-requests N --layout --indexing --items N --queries N --layouts NAME,...");
             }
         }
 
         return new BenchOptions(model, seconds, soak, threads, focus, hostileOnly, textOnly, storageOnly, variantsOnly, operationsOnly, hostile, FindRoot())
         {
             LayoutOnly = layout,
+            IndexingOnly = indexing,
             Items = items,
             Queries = queries,
             Layouts = layouts,

@@ -20,19 +20,7 @@ internal static class StorageBench
 
         // Indexer: 240 distinct 640x480 JPEGs cut from the 12-megapixel photo.
         using var folder = new TemporaryFolder();
-        using (var original = SKBitmap.Decode(phone))
-        {
-            for (var i = 0; i < 240; i++)
-            {
-                var x = i % 16 * 180;
-                var y = i / 16 * 120;
-                using var crop = new SKBitmap(1280, 960);
-                original.ExtractSubset(crop, new SKRectI(x, y, x + 1280, y + 960));
-                using var small = crop.Resize(new SKImageInfo(640, 480), new SKSamplingOptions(SKCubicResampler.Mitchell));
-                using var data = small.Encode(SKEncodedImageFormat.Jpeg, 90);
-                await File.WriteAllBytesAsync(Path.Combine(folder.Path, $"p{i:D3}.jpg"), data.ToArray());
-            }
-        }
+        await WritePhotosAsync(phone, folder.Path, 240);
 
         var start = new ProcessStartInfo("dotnet", [Path.Combine(options.RepositoryRoot, "src", "EmbeddingService", "bin", "Release", "net10.0", "EmbeddingService.dll"), "index", folder.Path])
         {
@@ -214,7 +202,23 @@ internal static class StorageBench
         return [.. vector.Select(v => v / norm)];
     }
 
-    private sealed class TemporaryFolder : IDisposable
+    /// <summary>Distinct 640x480 JPEGs (p000.jpg, ...) cut from the 12-megapixel photo, as a catalogue's photos are.</summary>
+    public static async Task WritePhotosAsync(byte[] phone, string folder, int count)
+    {
+        using var original = SKBitmap.Decode(phone);
+        for (var i = 0; i < count; i++)
+        {
+            var x = i % 16 * 180;
+            var y = i / 16 % 15 * 120;
+            using var crop = new SKBitmap(1280, 960);
+            original.ExtractSubset(crop, new SKRectI(x, y, x + 1280, y + 960));
+            using var small = crop.Resize(new SKImageInfo(640, 480), new SKSamplingOptions(SKCubicResampler.Mitchell));
+            using var data = small.Encode(SKEncodedImageFormat.Jpeg, 90 - (i / 240));
+            await File.WriteAllBytesAsync(Path.Combine(folder, $"p{i:D3}.jpg"), data.ToArray());
+        }
+    }
+
+    internal sealed class TemporaryFolder : IDisposable
     {
         public string Path { get; } = Directory.CreateTempSubdirectory("bench-catalog").FullName;
 
