@@ -216,23 +216,26 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
     {
         ArgumentNullException.ThrowIfNull(query);
         await using var connection = await source.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var filtered = query.FilterJson is not null || query.ExcludeId is not null;
-        var exact = query.FilterJson is not null && await IsSelectiveAsync(connection, transaction, query.FilterJson, cancellationToken);
-        var hits = await SearchOnceAsync(connection, transaction, query, filtered, exact, cancellationToken);
+        var exact = query.FilterJson is not null && await IsSelectiveAsync(connection, null, query.FilterJson, cancellationToken);
+        var hits = await SearchOnceAsync(connection, query, filtered, exact, cancellationToken);
         if (filtered && !exact && hits.Count < query.K)
         {
-            hits = await SearchOnceAsync(connection, transaction, query, filtered, exact: true, cancellationToken);
+            hits = await SearchOnceAsync(connection, query, filtered, exact: true, cancellationToken);
         }
 
-        await transaction.CommitAsync(cancellationToken);
         return (IReadOnlyList<SearchHit>)[.. hits.TakeWhile(h => query.MinScore is not { } min || h.Score >= min)];
     }, cancellationToken);
 
     /// <summary>Candidates the binary index gives for re-ranking: at 1,000,000 items, 100 gave recall@10 0.943 and 200 gave 0.957 (docs/decisions.md).</summary>
     internal static int Candidates(int k) => Math.Clamp(k * 20, 200, 1000);
 
-    private async Task<List<SearchHit>> SearchOnceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, SearchQuery query, bool filtered, bool exact,
+    /// <summary>
+    /// One search: its settings and its query in one batch, so one round trip. A batch runs in one implicit transaction
+    /// (one Sync), so the settings, local to it, hold for the query and end with it; an explicit BEGIN, settings, query
+    /// and COMMIT took three round trips (docs/decisions.md).
+    /// </summary>
+    private async Task<List<SearchHit>> SearchOnceAsync(NpgsqlConnection connection, SearchQuery query, bool filtered, bool exact,
         CancellationToken cancellationToken)
     {
         var candidates = Candidates(query.K);
@@ -244,25 +247,22 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
               // match (~90 ms at 100,000 of 1,000,000 rows, measured): here the vector index is meant, the filter applied
               // during its scan.
               (filtered ? ", set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)" : string.Empty);
-        await using (var configure = new NpgsqlCommand(settings, connection, transaction))
-        {
-            await configure.ExecuteNonQueryAsync(cancellationToken);
-        }
-
         const string Where = "WHERE (@filter::jsonb IS NULL OR metadata @> @filter::jsonb) AND (@exclude::text IS NULL OR id <> @exclude)";
         var from = exact
             ? $"items found {Where}"
             : $"(SELECT id, embedding, metadata FROM items {Where} ORDER BY {StoreLayout.BinaryOrder} LIMIT {candidates}) found";
-        await using var command = new NpgsqlCommand($"""
+        var command = new NpgsqlBatchCommand($"""
             SELECT id, 1 - ({StoreLayout.ExactOrder}), metadata::text, EXISTS (SELECT 1 FROM item_thumbnails t WHERE t.id = found.id)
             FROM {from} ORDER BY {StoreLayout.ExactOrder} LIMIT @k
-            """, connection, transaction);
+            """);
         command.Parameters.AddWithValue("query", Half(query.Vector));
         command.Parameters.AddWithValue("filter", NpgsqlDbType.Jsonb, (object?)query.FilterJson ?? DBNull.Value);
         command.Parameters.AddWithValue("exclude", NpgsqlDbType.Text, (object?)query.ExcludeId ?? DBNull.Value);
         command.Parameters.AddWithValue("k", query.K);
+        await using var batch = new NpgsqlBatch(connection) { BatchCommands = { new NpgsqlBatchCommand(settings), command } };
         var hits = new List<SearchHit>(query.K);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        await reader.NextResultAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken)) hits.Add(new SearchHit(reader.GetString(0), reader.GetDouble(1), reader.GetString(2), reader.GetBoolean(3)));
         return hits;
     }
@@ -276,7 +276,7 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (bool Selective, long Until)> _selectivity = new(StringComparer.Ordinal);
 
     /// <summary>Whether at most <see cref="ExactSearchLimit"/> rows match, remembered for a while (a capped count costs ~1 ms).</summary>
-    private async Task<bool> IsSelectiveAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string filter, CancellationToken cancellationToken)
+    private async Task<bool> IsSelectiveAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string filter, CancellationToken cancellationToken)
     {
         var now = Environment.TickCount64;
         if (_selectivity.TryGetValue(filter, out var known) && known.Until > now)
@@ -303,7 +303,7 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
     /// (docs/decisions.md). The two cross near sqrt(600 x items) matches, taken from the planner's estimate (free: no
     /// row is read), with the table's size from its statistics.
     /// </summary>
-    private static async Task<bool> WideExactAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string filter, CancellationToken cancellationToken)
+    private static async Task<bool> WideExactAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string filter, CancellationToken cancellationToken)
     {
         await using var estimate = new NpgsqlCommand("""
             SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'items'::regclass;
@@ -320,7 +320,7 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
         return matches <= Math.Clamp(Math.Sqrt(600 * items), ExactSearchLimit, 100_000);
     }
 
-    private static async Task<long> CountUpToAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string filter, int cap, CancellationToken cancellationToken)
+    private static async Task<long> CountUpToAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string filter, int cap, CancellationToken cancellationToken)
     {
         await using var count = new NpgsqlCommand("SELECT count(*) FROM (SELECT 1 FROM items WHERE metadata @> @filter::jsonb LIMIT @cap) matching", connection, transaction);
         count.Parameters.AddWithValue("filter", NpgsqlDbType.Jsonb, filter);
