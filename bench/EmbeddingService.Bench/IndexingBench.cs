@@ -50,7 +50,7 @@ internal static class IndexingBench
         report.Add(name, Report.F(run.Rate), "", "", "", $"{Report.F(run.Rate / service8, 2)}x the service at 8 clients; peak RSS {Report.F(run.PeakMiB, 0)} MiB per process; {run.Summary}");
 
     /// <summary>Runs the index command once per argument list, all at once; images/s over the wall time, and the largest peak RSS.</summary>
-    private static async Task<(double Rate, double PeakMiB, string Summary)> IndexAsync(BenchOptions options, string modelDirectory, IReadOnlyDictionary<string, string> settings,
+    internal static async Task<(double Rate, double PeakMiB, string Summary)> IndexAsync(BenchOptions options, string modelDirectory, IReadOnlyDictionary<string, string> settings,
         string database, string[][] runs)
     {
         var clock = Stopwatch.StartNew();

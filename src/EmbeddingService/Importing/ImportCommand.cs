@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.IO.Hashing;
 using System.Text;
 using System.Threading.Channels;
 using EmbeddingService.CommandLine;
@@ -83,13 +82,6 @@ public static class ImportCommand
         }
     }
 
-    private static ulong IdHash(string id)
-    {
-        // Ids are at most 256 characters (ImportRow): their UTF-8 fits on the stack.
-        Span<byte> utf8 = stackalloc byte[Encoding.UTF8.GetMaxByteCount(256)];
-        return XxHash3.HashToUInt64(utf8[..Encoding.UTF8.GetBytes(id, utf8)]);
-    }
-
     private static async Task WriteAsync(IAsyncEnumerable<ImportRow> rows, BulkLoad load, string variant, ImportSummary summary, Stopwatch clock,
         CancellationToken cancellationToken)
     {
@@ -118,7 +110,7 @@ public static class ImportCommand
                             continue;
                         }
 
-                        if (!seen.Add(IdHash(row.Id!)))
+                        if (!seen.Add(ImportRow.IdHash(row.Id!)))
                         {
                             summary.Failed.Add((row.Where, $"id '{row.Id}' came before in this input; the first one is kept"));
                             continue;

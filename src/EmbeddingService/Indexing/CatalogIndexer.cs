@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using EmbeddingService.Imaging;
+using EmbeddingService.Importing;
 using EmbeddingService.Inference;
 using EmbeddingService.Model;
 using EmbeddingService.Storage;
@@ -116,7 +117,7 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, I
 
                 if (!run.Shard.Contains(entry.Id!)) continue;
                 summary.CountInShard();
-                if (!seen.Add(System.IO.Hashing.XxHash3.HashToUInt64(System.Text.Encoding.UTF8.GetBytes(entry.Id!))))
+                if (!seen.Add(ImportRow.IdHash(entry.Id!)))
                 {
                     summary.Failed.Add((entry.Where, $"id '{entry.Id}' is given by an entry before this one; the first is kept{run.DuplicateHint}"));
                     continue;

@@ -95,7 +95,7 @@ public static class CatalogSources
         var metadata = entry["metadata"];
         if (metadata is not (null or JsonObject)) return CatalogEntry.Failed(where, $"id '{id}': \"metadata\" must be a JSON object");
         var metadataJson = metadata?.ToJsonString() ?? "{}";
-        if (metadataJson.Contains("\\u0000", StringComparison.Ordinal)) return CatalogEntry.Failed(where, $"id '{id}': the metadata holds the NUL character (\\u0000), which PostgreSQL's jsonb refuses");
+        if (ImportRow.MetadataProblem(metadataJson) is { } wrongMetadata) return CatalogEntry.Failed(where, $"id '{id}': {wrongMetadata}");
         var (path, url) = (entry["path"], entry["url"]);
         if ((path is null) == (url is null)) return CatalogEntry.Failed(where, $"id '{id}': give either \"path\" or \"url\"");
         if (url is not null)

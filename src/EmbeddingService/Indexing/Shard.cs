@@ -1,6 +1,3 @@
-using System.IO.Hashing;
-using System.Text;
-
 namespace EmbeddingService.Indexing;
 
 /// <summary>
@@ -17,9 +14,7 @@ public readonly record struct Shard(int Index, int Count)
     public bool Contains(string id)
     {
         ArgumentNullException.ThrowIfNull(id);
-        if (IsWhole) return true;
-        var bytes = Encoding.UTF8.GetByteCount(id) <= 1024 ? stackalloc byte[1024] : new byte[Encoding.UTF8.GetByteCount(id)];
-        return XxHash3.HashToUInt64(bytes[..Encoding.UTF8.GetBytes(id, bytes)]) % (ulong)Count == (ulong)Index;
+        return IsWhole || Importing.ImportRow.IdHash(id) % (ulong)Count == (ulong)Index;
     }
 
     /// <summary>"I/N" with 0 &lt;= I &lt; N &lt;= 100,000, or null with why not.</summary>
