@@ -121,7 +121,10 @@ public sealed class IndexCommandTests
     /// <summary>An index run in small batches (many writes), its output redirected.</summary>
     private static System.Diagnostics.Process StartIndexer(string folder, string databaseUrl)
     {
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Processes.ServiceAssembly(), "index", folder, "--batch", "2"])
+        // Through env --default-signal=INT: a process started with SIGINT ignored (a job a non-interactive shell put in
+        // the background, as some CI runners start the tests) passes that on, and .NET then honours it as nohup
+        // intends, so the Ctrl-C below would never arrive.
+        var start = new System.Diagnostics.ProcessStartInfo("env", ["--default-signal=INT", "dotnet", Processes.ServiceAssembly(), "index", folder, "--batch", "2"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
