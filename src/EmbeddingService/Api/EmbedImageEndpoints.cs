@@ -14,7 +14,7 @@ public static class EmbedImageEndpoints
         app.MapPost("/embed-image", EmbedImageAsync)
             .WithName("EmbedImage")
             .WithSummary("Embed an image")
-            .WithDescription("Upload an image as multipart/form-data field 'file'; returns its L2-normalized 512-d CLIP embedding.")
+            .WithDescription("Upload an image as multipart/form-data field 'file'; returns its L2-normalized CLIP embedding (512 numbers for the default ViT-B/32; the model's dimension, GET /).")
             .WithTags(ApiDocs.Embeddings)
             .WithMultipartFiles(FileField, many: false)
             .Produces<EmbeddingResponse>()
@@ -28,7 +28,7 @@ public static class EmbedImageEndpoints
     {
         var embedding = await embedder.EmbedAsync(upload.Content, cancellationToken);
         context.Response.Headers["Server-Timing"] = ServerTiming(embedding);
-        return TypedResults.Ok(new EmbeddingResponse(embedding.Vector, ClipModel.DisplayName, embedding.Device));
+        return TypedResults.Ok(new EmbeddingResponse(embedding.Vector, embedding.Model, embedding.Device));
     }
 
     /// <summary>Where the request's time went, for clients and load tests (W3C Server-Timing).</summary>

@@ -17,7 +17,7 @@ public static class EmbedImagesEndpoints
             .WithName("EmbedImages")
             .WithSummary("Embed several images")
             .WithDescription("Upload images as multipart/form-data parts named 'files' (up to MAX_BATCH_ITEMS); returns " +
-                "{\"embeddings\": [[512 floats], ...]} in the order of the parts. If any image is unusable, nothing is returned: " +
+                "{\"embeddings\": [[embedding_dimension floats], ...]} in the order of the parts. If any image is unusable, nothing is returned: " +
                 "the first bad part decides the status (413 for an image over MAX_IMAGE_PIXELS, else 400) and the detail names each bad part by index and filename.")
             .WithMultipartFiles(FilesField, many: true)
             .Produces<EmbeddingsResponse>()
@@ -34,7 +34,7 @@ public static class EmbedImagesEndpoints
         try
         {
             var embeddings = await embedder.EmbedManyAsync([.. files.Select(f => f.Content)], cancellationToken);
-            return TypedResults.Ok(new EmbeddingsResponse([.. embeddings.Select(e => e.Vector)], ClipModel.DisplayName, embeddings[0].Device));
+            return TypedResults.Ok(new EmbeddingsResponse([.. embeddings.Select(e => e.Vector)], embeddings[0].Model, embeddings[0].Device));
         }
         catch (BatchRejectedException e)
         {

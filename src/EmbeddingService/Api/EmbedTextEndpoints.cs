@@ -11,7 +11,7 @@ public static class EmbedTextEndpoints
         app.MapPost("/embed-text", EmbedTextAsync)
             .WithName("EmbedText")
             .WithSummary("Embed text")
-            .WithDescription("JSON {\"text\": \"red leather handbag\"} returns {\"embedding\": [512 floats], ...}; " +
+            .WithDescription("JSON {\"text\": \"red leather handbag\"} returns {\"embedding\": [512 floats for ViT-B/32], ...}; " +
                 "{\"texts\": [\"...\", ...]} (up to MAX_BATCH_ITEMS) returns {\"embeddings\": [[...], ...], ...} in order. " +
                 "Texts are cut to CLIP's 77 tokens.")
             .Accepts<TextRequest>("application/json")
@@ -28,7 +28,7 @@ public static class EmbedTextEndpoints
     {
         var result = await embedder.EmbedAsync(body.Texts, cancellationToken);
         return body.IsSingle
-            ? TypedResults.Ok(new EmbeddingResponse(result.Vectors[0], ClipModel.DisplayName, result.Device))
-            : TypedResults.Ok(new EmbeddingsResponse(result.Vectors, ClipModel.DisplayName, result.Device));
+            ? TypedResults.Ok(new EmbeddingResponse(result.Vectors[0], result.Model, result.Device))
+            : TypedResults.Ok(new EmbeddingsResponse(result.Vectors, result.Model, result.Device));
     }
 }

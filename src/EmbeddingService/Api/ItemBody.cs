@@ -19,7 +19,7 @@ public sealed class ItemBody : Intake
     private const string MetadataExample = "{\"brand\": \"acme\", \"category\": \"bags\"}";
 
     /// <summary>The numbers written in full (~14 bytes each) beside metadata of up to a multipart field's 64 KiB.</summary>
-    private const int VectorBodyBytes = (ClipModel.Dimensions * 32) + UploadReceiver.MaxTextFieldBytes;
+    private static int VectorBodyBytes(int dimension) => (dimension * 32) + UploadReceiver.MaxTextFieldBytes;
     private static readonly FormSpec Form = new(EmbedImageEndpoints.FileField, TextFields: [MetadataField]);
     private ReceivedForm? _form;
     private float[]? _vector;
@@ -28,10 +28,10 @@ public sealed class ItemBody : Intake
     public static ValueTask<ItemBody> BindAsync(HttpContext context) => TakeAsync<ItemBody>(context, async (self, c) =>
     {
         // Not now comes first: without the database, the body is not worth reading.
-        c.RequestServices.GetRequiredService<StorageState>().Require();
+        var dimension = c.RequestServices.GetRequiredService<StorageState>().Require().Identity.Dimension;
         if (c.Request.HasJsonContentType())
         {
-            await ReadJsonAsync(c, VectorBodyBytes, self.ReadVector);
+            await ReadJsonAsync(c, VectorBodyBytes(dimension), root => self.ReadVector(root, dimension));
             return;
         }
 
@@ -40,24 +40,25 @@ public sealed class ItemBody : Intake
     });
 
     /// <summary>The item to store: the given vector, or the image embedded, with its SHA-256 and thumbnail.</summary>
-    public async Task<NewItem> ToItemAsync(string id, ImageEmbedder images, bool thumbnails, string variant, CancellationToken cancellationToken)
+    /// <param name="model">The store's model, whose vectors these are.</param>
+    public async Task<NewItem> ToItemAsync(string id, string model, ImageEmbedder images, bool thumbnails, string variant, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(images);
-        if (_vector is not null) return new NewItem(id, _vector, ClipModel.DisplayName, variant, null, _metadata, null, null);
+        if (_vector is not null) return new NewItem(id, _vector, model, variant, null, _metadata, null, null);
         var content = _form!.Files[0].Content;
         var embedding = await images.EmbedAsync(content, thumbnails, cancellationToken);
-        return new NewItem(id, embedding.Vector, ClipModel.DisplayName, variant, Convert.ToHexStringLower(SHA256.HashData(content.Span)), _metadata,
+        return new NewItem(id, embedding.Vector, model, variant, Convert.ToHexStringLower(SHA256.HashData(content.Span)), _metadata,
             embedding.Thumbnail, embedding.Thumbnail is null ? null : ThumbnailMaker.ContentType);
     }
 
-    private void ReadVector(JsonElement root)
+    private void ReadVector(JsonElement root, int dimension)
     {
         if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("vector", out var vector))
         {
-            throw JsonInput.Invalid($"The JSON body needs \"vector\" ({ClipModel.Dimensions} numbers) and may have \"metadata\" (an object).");
+            throw JsonInput.Invalid($"The JSON body needs \"vector\" ({dimension} numbers) and may have \"metadata\" (an object).");
         }
 
-        _vector = JsonInput.Vector(vector, "vector");
+        _vector = JsonInput.Vector(vector, "vector", dimension);
         if (root.TryGetProperty(MetadataField, out var metadata)) _metadata = JsonInput.ObjectText(metadata.GetRawText(), MetadataField, MetadataExample);
     }
 }

@@ -13,7 +13,7 @@ public static class ItemsEndpoints
     {
         var items = app.MapGroup("/items").WithTags(ApiDocs.StoreAndSearch).WithApiErrors();
         items.MapPut("/{id}", PutAsync).WithName("PutItem").WithSummary("Add or replace an item")
-            .WithDescription("multipart 'file' (an image) with an optional 'metadata' field (a JSON object), or JSON {\"vector\": [512 floats], " +
+            .WithDescription("multipart 'file' (an image) with an optional 'metadata' field (a JSON object), or JSON {\"vector\": [embedding_dimension floats], " +
                 "\"metadata\": {...}} for vectors computed elsewhere (no model needed). 201 when new, 200 when replaced.")
             .Produces<ItemResponse>(StatusCodes.Status200OK).Produces<ItemResponse>(StatusCodes.Status201Created)
             .AnswersProblems(400, 408, 413, 422, 503)
@@ -39,8 +39,9 @@ public static class ItemsEndpoints
     private static async Task<IResult> PutAsync(string id, ItemBody body, StorageState storage, ImageEmbedder images, IOptions<StorageOptions> options,
         IOptions<ModelOptions> model, CancellationToken cancellationToken)
     {
-        var item = await body.ToItemAsync(CheckId(id), images, options.Value.StoreThumbnails, model.Value.Variant.ToString().ToLowerInvariant(), cancellationToken);
-        var (created, stored) = await storage.Require().UpsertAsync(item, cancellationToken);
+        var store = storage.Require();
+        var item = await body.ToItemAsync(CheckId(id), store.Identity.Model, images, options.Value.StoreThumbnails, model.Value.Variant.ToString().ToLowerInvariant(), cancellationToken);
+        var (created, stored) = await store.UpsertAsync(item, cancellationToken);
         var response = ItemResponse.From(stored);
         return created ? TypedResults.Created($"/items/{Uri.EscapeDataString(id)}", response) : TypedResults.Ok(response);
     }

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Text.Json;
 using EmbeddingService.Errors;
 using EmbeddingService.Model;
@@ -81,31 +80,25 @@ internal static class JsonInput
             : element.GetRawText();
     }
 
-    /// <summary>An embedding computed elsewhere: <see cref="ClipModel.Dimensions"/> finite numbers, not all zero; L2-normalized here.</summary>
-    public static float[] Vector(JsonElement element, string name)
+    /// <summary>An embedding computed elsewhere: <paramref name="dimension"/> (the store's) finite numbers, not all zero; L2-normalized here.</summary>
+    public static float[] Vector(JsonElement element, string name, int dimension)
     {
-        if (element.ValueKind != JsonValueKind.Array || element.GetArrayLength() != ClipModel.Dimensions)
+        if (element.ValueKind != JsonValueKind.Array || element.GetArrayLength() != dimension)
         {
-            throw Invalid($"\"{name}\" must be an array of {ClipModel.Dimensions} numbers" +
+            throw Invalid($"\"{name}\" must be an array of {dimension} numbers" +
                 $"{(element.ValueKind == JsonValueKind.Array ? $", not {element.GetArrayLength()}" : string.Empty)}.", name);
         }
 
-        var vector = new float[ClipModel.Dimensions];
+        var vector = new float[dimension];
         var i = 0;
         foreach (var value in element.EnumerateArray())
         {
-            if (value.ValueKind != JsonValueKind.Number || !value.TryGetSingle(out var number) || !float.IsFinite(number))
-            {
-                throw Invalid($"\"{name}\"[{i}] is not a finite number.", name);
-            }
-
-            vector[i++] = number;
+            // A number beyond float's range is not one: TryGetSingle gives infinity, refused below.
+            vector[i] = value.ValueKind == JsonValueKind.Number && value.TryGetSingle(out var number) ? number : float.NaN;
+            i++;
         }
 
-        var norm = TensorPrimitives.Norm(vector);
-        if (norm == 0) throw Invalid($"\"{name}\" is all zeros: it has no direction to compare.", name);
-        TensorPrimitives.Divide(vector, norm, vector);
-        return vector;
+        return Storage.VectorCheck.Normalize(vector, dimension, $"\"{name}\"") is { } problem ? throw Invalid(problem + ".", name) : vector;
     }
 
     public static ApiException Invalid(string message, string? parameter = null) => ApiError.Invalid(message, parameter).Exception();

@@ -22,7 +22,7 @@ public static class OpenAiEmbeddingsEndpoints
             .WithName("OpenAiEmbeddings")
             .WithSummary("OpenAI-compatible embeddings")
             .WithDescription("{\"model\": \"clip\", \"input\": \"red shoes\" | [\"...\", {\"type\": \"image_url\", \"image_url\": {\"url\": \"data:image/jpeg;base64,...\"}}], " +
-                "\"encoding_format\": \"float\" | \"base64\", \"dimensions\": 1-512} -> {\"object\": \"list\", \"data\": [{\"object\": \"embedding\", \"index\": 0, " +
+                "\"encoding_format\": \"float\" | \"base64\", \"dimensions\": 1 to the model's dimension (512 for ViT-B/32)} -> {\"object\": \"list\", \"data\": [{\"object\": \"embedding\", \"index\": 0, " +
                 "\"embedding\": [...]}], \"model\": ..., \"usage\": {\"prompt_tokens\": n, \"total_tokens\": n}}. prompt_tokens counts text tokens.")
             .Accepts<JsonElement>("application/json")
             .WithRequestExamples("""{"model": "clip", "input": "red leather handbag"}""",
@@ -51,7 +51,7 @@ public static class OpenAiEmbeddingsEndpoints
     {
         var textRun = request.TextItems.Count > 0
             ? texts.EmbedAsync([.. request.TextItems.Select(i => request.Items[i].Text!)], cancellationToken)
-            : Task.FromResult(new TextEmbeddings([], 0, "cpu"));
+            : Task.FromResult(new TextEmbeddings([], 0, string.Empty, string.Empty));
         var imageRun = request.ImageItems.Count > 0
             ? images.EmbedManyAsync([.. request.ImageItems.Select(i => request.Items[i].Image!.Memory)], cancellationToken)
             : Task.FromResult<IReadOnlyList<ImageEmbedding>>([]);
@@ -59,11 +59,12 @@ public static class OpenAiEmbeddingsEndpoints
         var vectors = new float[request.Items.Count][];
         for (var i = 0; i < request.TextItems.Count; i++) vectors[request.TextItems[i]] = textRun.Result.Vectors[i];
         for (var i = 0; i < request.ImageItems.Count; i++) vectors[request.ImageItems[i]] = imageRun.Result[i].Vector;
-        return TypedResults.Bytes(Write(vectors, request, textRun.Result.Tokens), "application/json");
+        var model = request.TextItems.Count > 0 ? textRun.Result.Model : imageRun.Result[0].Model;
+        return TypedResults.Bytes(Write(vectors, request, textRun.Result.Tokens, model), "application/json");
     }
 
     /// <summary>The response, written directly: the embedding is either an array of floats or base64 of their bytes.</summary>
-    private static byte[] Write(float[][] vectors, OpenAiRequest request, int tokens)
+    private static byte[] Write(float[][] vectors, OpenAiRequest request, int tokens, string model)
     {
         using var stream = new MemoryStream();
         using (var json = new Utf8JsonWriter(stream))
@@ -99,7 +100,7 @@ public static class OpenAiEmbeddingsEndpoints
             }
 
             json.WriteEndArray();
-            json.WriteString("model", ClipModel.DisplayName);
+            json.WriteString("model", model);
             json.WriteStartObject("usage");
             json.WriteNumber("prompt_tokens", tokens);
             json.WriteNumber("total_tokens", tokens);
@@ -121,10 +122,12 @@ public sealed class OpenAiRequestBody : Intake
 
     public static ValueTask<OpenAiRequestBody> BindAsync(HttpContext context) => TakeAsync<OpenAiRequestBody>(context, (self, c) =>
     {
-        if (c.RequestServices.GetRequiredService<ModelLifecycle.ModelState>() is { Serving: null } model) throw new ModelNotReadyException(model.Status, model.Error);
+        var model = c.RequestServices.GetRequiredService<ModelLifecycle.ModelState>();
+        if (model.Serving is not { } serving) throw new ModelNotReadyException(model.Status, model.Error);
+        var dimension = serving.Model.Card.Dimension;
         var limits = Limits(c);
         var maxImageBytes = c.RequestServices.GetRequiredService<IOptions<UploadOptions>>().Value.MaxUploadBytes;
-        return ReadJsonAsync(c, (limits.MaxBatchUploadBytes * 4 / 3) + limits.MaxTextBodyBytes, root => self.Held = self.Request = OpenAiRequest.Parse(root, limits, maxImageBytes), maxDepth: 16);
+        return ReadJsonAsync(c, (limits.MaxBatchUploadBytes * 4 / 3) + limits.MaxTextBodyBytes, root => self.Held = self.Request = OpenAiRequest.Parse(root, limits, maxImageBytes, dimension), maxDepth: 16);
     });
 }
 
@@ -155,7 +158,8 @@ internal sealed class OpenAiRequest : IDisposable
         foreach (var item in Items) item.Image?.Dispose();
     }
 
-    public static OpenAiRequest Parse(JsonElement root, RequestLimits limits, long maxImageBytes)
+    /// <param name="modelDimension">The model's embedding dimension: what <c>dimensions</c> may shorten.</param>
+    public static OpenAiRequest Parse(JsonElement root, RequestLimits limits, long maxImageBytes, int modelDimension)
     {
         if (root.ValueKind != JsonValueKind.Object) throw Invalid("The body must be a JSON object.", null);
         if (root.TryGetProperty("model", out var model)) JsonInput.String(model, "model", "model");
@@ -168,8 +172,8 @@ internal sealed class OpenAiRequest : IDisposable
         int? dimensions = null;
         if (root.TryGetProperty("dimensions", out var dims) && dims.ValueKind != JsonValueKind.Null)
         {
-            dimensions = dims.ValueKind == JsonValueKind.Number && dims.TryGetInt32(out var d) && d is >= 1 and <= ClipModel.Dimensions ? d
-                : throw Invalid($"'dimensions' must be an integer from 1 to {ClipModel.Dimensions}.", "dimensions");
+            dimensions = dims.ValueKind == JsonValueKind.Number && dims.TryGetInt32(out var d) && d >= 1 && d <= modelDimension ? d
+                : throw Invalid($"'dimensions' must be an integer from 1 to {modelDimension} (the model's dimension).", "dimensions");
         }
 
         if (!root.TryGetProperty("input", out var input)) throw Invalid("'input' is required: a string, or an array of strings and image_url objects.", "input");

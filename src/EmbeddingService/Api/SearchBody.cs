@@ -27,10 +27,10 @@ public sealed class SearchBody : Intake
     public static ValueTask<SearchBody> BindAsync(HttpContext context) => TakeAsync<SearchBody>(context, async (self, c) =>
     {
         // Not now comes first: without the database, the body is not worth reading.
-        c.RequestServices.GetRequiredService<StorageState>().Require();
+        var dimension = c.RequestServices.GetRequiredService<StorageState>().Require().Identity.Dimension;
         if (c.Request.HasJsonContentType())
         {
-            await ReadJsonAsync(c, Limits(c).MaxTextBodyBytes, root => self.ReadJson(root, Limits(c)));
+            await ReadJsonAsync(c, Limits(c).MaxTextBodyBytes, root => self.ReadJson(root, Limits(c), dimension));
             if (self._text is not null) c.RequestServices.GetRequiredService<TextEmbedder>().EnsureAccepting();
             return;
         }
@@ -52,7 +52,7 @@ public sealed class SearchBody : Intake
         return new SearchQuery(vector, _k, _filter, _minScore, _itemId);
     }
 
-    private void ReadJson(JsonElement root, RequestLimits limits)
+    private void ReadJson(JsonElement root, RequestLimits limits, int dimension)
     {
         if (root.ValueKind != JsonValueKind.Object) throw JsonInput.Invalid("The body must be a JSON object with one of \"text\", \"vector\" or \"item_id\".");
         var kinds = QueryKinds.Where(name => root.TryGetProperty(name, out _)).ToList();
@@ -68,7 +68,7 @@ public sealed class SearchBody : Intake
         switch (kinds[0])
         {
             case "text": _text = JsonInput.Text(query, "text", limits); break;
-            case "vector": _vector = JsonInput.Vector(query, "vector"); break;
+            case "vector": _vector = JsonInput.Vector(query, "vector", dimension); break;
             default: _itemId = ItemsEndpoints.CheckId(JsonInput.String(query, "item_id")); break;
         }
 

@@ -10,7 +10,7 @@ public static class SearchEndpoints
     {
         app.MapPost("/search", SearchAsync).WithName("Search").WithTags(ApiDocs.StoreAndSearch).AnswersProblems(400, 404, 408, 413, 422, 503).WithSummary("Search the catalogue")
             .WithDescription("Exactly one query: multipart 'file' (a photo; 'k', 'filter', 'min_score' as form fields), or JSON {\"text\": ...}, " +
-                "{\"vector\": [512]} or {\"item_id\": ...} (more like this, without the item itself), with \"k\" (1-100, default 10), " +
+                "{\"vector\": [embedding_dimension numbers]} or {\"item_id\": ...} (more like this, without the item itself), with \"k\" (1-100, default 10), " +
                 "\"filter\" (a JSON object the metadata must contain) and \"min_score\". -> {\"results\": [{\"id\", \"score\", \"metadata\"}]}, " +
                 "score = cosine similarity, best first.")
             .Produces<SearchResponse>()

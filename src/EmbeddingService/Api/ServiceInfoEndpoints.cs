@@ -18,7 +18,7 @@ public static class ServiceInfoEndpoints
         ["GET /health/live"] = "liveness probe: the process answers",
         ["GET /health/ready"] = "readiness probe: model loaded, database reachable when configured, not stopping",
         ["GET /metrics"] = "Prometheus metrics",
-        ["POST /embed-image"] = "multipart field 'file' -> L2-normalized 512-d embedding",
+        ["POST /embed-image"] = "multipart field 'file' -> L2-normalized embedding (embedding_dimension numbers)",
         ["POST /embed-images"] = "multipart fields 'files' (up to MAX_BATCH_ITEMS) -> embeddings in order, all or nothing",
         ["POST /embed-text"] = "JSON {\"text\": \"...\"} or {\"texts\": [...]} -> embedding(s) in the same space as images",
         ["POST /v1/embeddings"] = "OpenAI-compatible: texts and image data URIs -> embeddings",
@@ -37,15 +37,19 @@ public static class ServiceInfoEndpoints
         app.MapGet("/", (ModelState state, IOptions<ModelOptions> options) =>
         {
             var model = state.Model;
+            // Until the model's config is read (it may be downloading), the name MODEL_REPO gives.
+            var card = state.Card;
             return TypedResults.Ok(new ServiceInfoResponse(
                 "visual-search-embedding-service",
                 Version,
-                ClipModel.DisplayName,
+                card?.Name ?? ModelCard.OpenAiName(options.Value.Repository) ?? options.Value.Repository,
                 model is not null,
                 model?.Config.IsSynthetic,
                 model?.Config.SyntheticNote,
                 options.Value.Variant.ToString().ToLowerInvariant(),
-                512,
+                card?.Dimension,
+                card?.ImageSize,
+                card is { PatchSize: > 0 } ? card.PatchSize : null,
                 model?.Device ?? "cpu",
                 Endpoints,
                 "/ui/",

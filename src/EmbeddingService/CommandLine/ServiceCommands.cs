@@ -95,7 +95,7 @@ public static class ServiceCommands
     private static Option<string> DirectoryOption(ModelOptions model) => new("--dir")
     {
         Description = "The model directory (Hugging Face / Xenova layout). Default: MODEL_DIR",
-        DefaultValueFactory = _ => model.ModelDir,
+        DefaultValueFactory = _ => model.Directory,
         HelpName = "DIR",
     };
 
@@ -140,7 +140,7 @@ public static class ServiceCommands
 
     private static Command Import()
     {
-        var file = new Argument<FileInfo>("file") { Description = "JSON lines: {\"id\": ..., \"embedding\": [512 numbers], \"metadata\": {...}}", Arity = ArgumentArity.ZeroOrOne };
+        var file = new Argument<FileInfo>("file") { Description = "JSON lines: {\"id\": ..., \"embedding\": [the model's dimension of numbers: 512 for ViT-B/32], \"metadata\": {...}}", Arity = ArgumentArity.ZeroOrOne };
         var database = new Option<string>("--from-database") { Description = "Read the vectors from this database (postgresql:// URL) instead of a file", HelpName = "URL" };
         var query = new Option<string>("--query") { Description = "With --from-database: the rows' id, embedding and, optionally, metadata", HelpName = "SQL" };
         var variant = new Option<string>("--variant") { Description = "The variant the vectors came from (the store refuses mixing, as the service does)", DefaultValueFactory = _ => "fp32" };

@@ -29,7 +29,8 @@ public static class ImportCommand
     {
         ArgumentNullException.ThrowIfNull(settings);
         var options = new StorageOptions();
-        new ConfigurationBuilder().AddEnvironmentVariables().Build().Bind(options);
+        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().Build();
+        configuration.Bind(options);
         if (!options.Enabled)
         {
             await Console.Error.WriteLineAsync("DATABASE_URL is not set: import writes into the store in that database (scripts/postgres.sh start gives a local one).");
@@ -39,13 +40,16 @@ public static class ImportCommand
         var summary = new ImportSummary();
         try
         {
-            await using var store = await PostgresVectorStore.OpenAsync(options, new StoreIdentity(ClipModel.DisplayName, settings.Variant, ClipModel.Dimensions), cancellationToken);
+            var model = new ModelOptions();
+            configuration.Bind(model);
+            var card = ModelCard.Expected(model);
+            await using var store = await PostgresVectorStore.OpenAsync(options, new StoreIdentity(card.Name, settings.Variant, card.Dimension), cancellationToken);
             var load = await store.BeginBulkLoadAsync(options, cancellationToken);
             var rows = settings.File is { } file
-                ? ImportSources.JsonLinesAsync(file, cancellationToken)
-                : ImportSources.DatabaseAsync(new StorageOptions { DatabaseUrl = settings.SourceDatabase }.ConnectionString(), settings.Query!, cancellationToken);
+                ? ImportSources.JsonLinesAsync(file, card.Dimension, cancellationToken)
+                : ImportSources.DatabaseAsync(new StorageOptions { DatabaseUrl = settings.SourceDatabase }.ConnectionString(), settings.Query!, card.Dimension, cancellationToken);
             var clock = Stopwatch.StartNew();
-            await WriteAsync(rows, load, settings.Variant, summary, clock, cancellationToken);
+            await WriteAsync(rows, load, card.Name, settings.Variant, summary, clock, cancellationToken);
             summary.Loaded = clock.Elapsed;
             if (load.BuildsIndexes)
             {
@@ -63,6 +67,11 @@ public static class ImportCommand
             summary.Print(direct: false);
             await Console.Error.WriteLineAsync("Stopped by Ctrl-C: what was written is kept; run the same command again to go on (it also builds the index).");
             return ExitCodes.Interrupted;
+        }
+        catch (ModelDirectoryException e)
+        {
+            await Console.Error.WriteLineAsync(e.Message);
+            return ExitCodes.Usage;
         }
         catch (Exception e) when (e is StoreMismatchException or StoreLayoutException)
         {
@@ -82,7 +91,7 @@ public static class ImportCommand
         }
     }
 
-    private static async Task WriteAsync(IAsyncEnumerable<ImportRow> rows, BulkLoad load, string variant, ImportSummary summary, Stopwatch clock,
+    private static async Task WriteAsync(IAsyncEnumerable<ImportRow> rows, BulkLoad load, string model, string variant, ImportSummary summary, Stopwatch clock,
         CancellationToken cancellationToken)
     {
         // Ids seen in this input, by a 64-bit hash of their UTF-8 (10 million ids take ~200 MB as strings would take ~1 GB).
@@ -156,7 +165,7 @@ public static class ImportCommand
             {
                 await foreach (var batch in batches.Reader.ReadAllAsync(failed.Token))
                 {
-                    var (created, updated) = await load.WriteAsync(batch, ClipModel.DisplayName, variant, failed.Token);
+                    var (created, updated) = await load.WriteAsync(batch, model, variant, failed.Token);
                     summary.Add(created, updated, batch.Count - created - updated);
                 }
             }

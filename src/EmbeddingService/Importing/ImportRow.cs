@@ -1,6 +1,4 @@
-using System.Numerics.Tensors;
 using System.Text.Json;
-using EmbeddingService.Model;
 
 namespace EmbeddingService.Importing;
 
@@ -10,36 +8,9 @@ public sealed record ImportRow(string Where, string? Id, float[]? Vector, string
 {
     public static ImportRow Failed(string where, string? id, string reason) => new(where, id, null, "{}", reason);
 
-    /// <summary>
-    /// Checks a vector: <see cref="ClipModel.Dimensions"/> finite numbers, not all zero; then L2-normalizes it in place,
-    /// as the service's own embeddings are (cosine search does not care; stored vectors then compare as the service's do).
-    /// </summary>
-    public static string? Normalize(float[] vector)
-    {
-        ArgumentNullException.ThrowIfNull(vector);
-        if (vector.Length != ClipModel.Dimensions) return $"the embedding has {vector.Length} numbers, not {ClipModel.Dimensions}";
-        var norm = TensorPrimitives.Norm(vector);
-        if (!float.IsFinite(norm))
-        {
-            // A NaN or infinity gives a norm that is not finite (so can numbers near float's limit: normalized in double).
-            for (var i = 0; i < vector.Length; i++)
-            {
-                if (!float.IsFinite(vector[i])) return $"embedding[{i}] is not a finite number";
-            }
-
-            var max = TensorPrimitives.MaxMagnitude(vector);
-            TensorPrimitives.Divide(vector, max, vector);
-            norm = TensorPrimitives.Norm(vector);
-        }
-
-        if (norm == 0) return "the embedding is all zeros: it has no direction to compare";
-        TensorPrimitives.Divide(vector, norm, vector);
-        return null;
-    }
-
     /// <summary>One JSON line: <c>{"id": "...", "embedding": [...], "metadata": {...}}</c>, read without building a document.</summary>
     /// <remarks>The embedding's bytes are overwritten: pass a copy the caller no longer needs.</remarks>
-    public static ImportRow FromJsonLine(Span<byte> line, long number)
+    public static ImportRow FromJsonLine(Span<byte> line, long number, int dimension)
     {
         var where = $"line {number}";
         string? id = null;
@@ -64,7 +35,7 @@ public sealed record ImportRow(string Where, string? Id, float[]? Vector, string
                 }
                 else if (reader.ValueTextEquals("embedding"))
                 {
-                    var values = new List<float>(ClipModel.Dimensions);
+                    var values = new List<float>(dimension);
                     switch (JsonNumberArray.Read(line, (int)reader.BytesConsumed, values, out var start, out var end, out var failedAt))
                     {
                         case JsonNumberArray.Outcome.NotNumber:
@@ -106,7 +77,7 @@ public sealed record ImportRow(string Where, string? Id, float[]? Vector, string
             return Failed(where, id, "\"id\" is not valid Unicode text");
         }
 
-        return Checked(where, id, vector, metadata);
+        return Checked(where, id, vector, metadata, dimension);
     }
 
     /// <summary>Why <paramref name="id"/> cannot name an item (1 to 256 characters, none a control character), or null.</summary>
@@ -129,12 +100,12 @@ public sealed record ImportRow(string Where, string? Id, float[]? Vector, string
         return System.IO.Hashing.XxHash3.HashToUInt64(utf8[..System.Text.Encoding.UTF8.GetBytes(id, utf8)]);
     }
 
-    /// <summary>A row whose parts were read: the id and vector checked, the metadata a JSON object without NUL.</summary>
-    public static ImportRow Checked(string where, string? id, float[]? vector, string metadata)
+    /// <summary>A row whose parts were read: the id and vector (of the store's dimension) checked, the metadata a JSON object without NUL.</summary>
+    public static ImportRow Checked(string where, string? id, float[]? vector, string metadata, int dimension)
     {
         if (IdProblem(id) is { } wrongId) return Failed(where, id, wrongId);
         if (vector is null) return Failed(where, id, "no \"embedding\"");
-        if (Normalize(vector) is { } bad) return Failed(where, id, bad);
+        if (Storage.VectorCheck.Normalize(vector, dimension, "embedding") is { } bad) return Failed(where, id, bad);
         if (MetadataProblem(metadata) is { } wrongMetadata) return Failed(where, id, wrongMetadata);
         return new ImportRow(where, id, vector, metadata, null);
     }

@@ -14,7 +14,7 @@ public static class ImportSources
     /// The lines of a file, parsed on every core (number parsing bounds a JSON-lines import: 512 numbers a line), in
     /// order of their reading, never more than a few thousand lines in memory.
     /// </summary>
-    public static async IAsyncEnumerable<ImportRow> JsonLinesAsync(string path, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public static async IAsyncEnumerable<ImportRow> JsonLinesAsync(string path, int dimension, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var lines = Channel.CreateBounded<JsonLine>(4096);
         var rows = Channel.CreateBounded<ImportRow>(4096);
@@ -25,7 +25,7 @@ public static class ImportSources
             {
                 var row = line.TooLong
                     ? ImportRow.Failed($"line {line.Number}", null, $"the line is longer than {JsonLines.MaxLineBytes:N0} bytes")
-                    : ImportRow.FromJsonLine(line.Span, line.Number);
+                    : ImportRow.FromJsonLine(line.Span, line.Number, dimension);
                 line.Return();
                 await rows.Writer.WriteAsync(row, cancellationToken);
             }
@@ -56,7 +56,7 @@ public static class ImportSources
     /// (<c>vector</c>, <c>halfvec</c>, <c>real[]</c> or <c>double precision[]</c>) and, optionally, the metadata (json,
     /// jsonb or text holding an object), e.g. the replaced service's <c>SELECT id, embedding, metadata FROM products</c>.
     /// </summary>
-    public static async IAsyncEnumerable<ImportRow> DatabaseAsync(string connectionString, string query, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public static async IAsyncEnumerable<ImportRow> DatabaseAsync(string connectionString, string query, int dimension, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var builder = new NpgsqlDataSourceBuilder(connectionString);
         builder.UseVector();
@@ -90,7 +90,7 @@ public static class ImportSources
             }
 
             var metadata = reader.FieldCount > 2 && !reader.IsDBNull(2) ? reader.GetString(2) : "{}";
-            yield return (metadataIsJson ? metadata.AsSpan().TrimStart().StartsWith('{') : MetadataIsObject(metadata)) ? ImportRow.Checked(where, id, vector, metadata) : ImportRow.Failed(where, id, "the metadata is not a JSON object");
+            yield return (metadataIsJson ? metadata.AsSpan().TrimStart().StartsWith('{') : MetadataIsObject(metadata)) ? ImportRow.Checked(where, id, vector, metadata, dimension) : ImportRow.Failed(where, id, "the metadata is not a JSON object");
         }
     }
 

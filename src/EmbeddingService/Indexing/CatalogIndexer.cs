@@ -215,7 +215,7 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, I
                 embedding.Release();
             }
 
-            return new NewItem(entry.Id!, embedded.Vector, ClipModel.DisplayName, variant, sha, entry.MetadataJson, embedded.Thumbnail,
+            return new NewItem(entry.Id!, embedded.Vector, embedded.Model, variant, sha, entry.MetadataJson, embedded.Thumbnail,
                 embedded.Thumbnail is null ? null : ThumbnailMaker.ContentType);
         }
         catch (Exception e) when (e is ImageRejectedException or IOException or UnauthorizedAccessException)

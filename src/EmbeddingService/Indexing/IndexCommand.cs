@@ -42,9 +42,9 @@ public static class IndexCommand
 
         try
         {
-            await host.Services.GetRequiredService<ModelStartup>().StartAsync(interruption.Token);
+            var card = (await host.Services.GetRequiredService<ModelStartup>().StartAsync(interruption.Token)).Card;
             var variant = host.Services.GetRequiredService<IOptions<ModelOptions>>().Value.Variant.ToString().ToLowerInvariant();
-            await using var store = await OpenStoreAsync(storage, new StoreIdentity(ClipModel.DisplayName, variant, 512), interruption.Token);
+            await using var store = await OpenStoreAsync(storage, new StoreIdentity(card.Name, variant, card.Dimension), interruption.Token);
             var maxBytes = host.Services.GetRequiredService<IOptions<Uploads.UploadOptions>>().Value.MaxUploadBytes;
             using var fetcher = new ImageFetcher(settings.Fetch with { MaxBytes = maxBytes });
             using var manifestClient = new HttpClient(new SocketsHttpHandler { ConnectTimeout = settings.Fetch.ConnectTimeout }) { Timeout = Timeout.InfiniteTimeSpan };

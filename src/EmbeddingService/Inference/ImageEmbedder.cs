@@ -109,7 +109,7 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
         {
             var (decoded, thumbnail) = await PreprocessAsync(serving, encoded, plan, pixels, withThumbnail, cancellationToken);
             var result = await pipeline.EmbedAsync(ticket, pixels.AsMemory(0, pipeline.ItemLength), cancellationToken);
-            return new ImageEmbedding(result.Embedding, serving.Model.Device, decoded, result) { Thumbnail = thumbnail };
+            return new ImageEmbedding(result.Embedding, serving.Model.Card.Name, serving.Model.Device, decoded, result) { Thumbnail = thumbnail };
         }
         finally
         {
@@ -169,7 +169,8 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
 }
 
 /// <summary>An image's embedding with where its time went.</summary>
-public sealed record ImageEmbedding(float[] Vector, string Device, TimeSpan Decode, BatchResult Batch)
+/// <param name="Model">The model's name, as answers carry it (<see cref="Model.ModelCard.Name"/>).</param>
+public sealed record ImageEmbedding(float[] Vector, string Model, string Device, TimeSpan Decode, BatchResult Batch)
 {
     /// <summary>A small JPEG preview, when asked for.</summary>
     public byte[]? Thumbnail { get; init; }

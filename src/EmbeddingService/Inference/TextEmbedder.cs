@@ -43,7 +43,7 @@ public sealed class TextEmbedder(ModelState state)
             }
 
             var results = await Task.WhenAll(runs);
-            return new TextEmbeddings([.. results.Select(r => r.Embedding)], tokens, serving.Model.Device);
+            return new TextEmbeddings([.. results.Select(r => r.Embedding)], tokens, serving.Model.Card.Name, serving.Model.Device);
         }
         finally
         {
@@ -53,4 +53,5 @@ public sealed class TextEmbedder(ModelState state)
 }
 
 /// <summary>Embeddings of several texts, in order, with the tokens their model read.</summary>
-public sealed record TextEmbeddings(float[][] Vectors, int Tokens, string Device);
+/// <param name="Model">The model's name, as answers carry it (<see cref="Model.ModelCard.Name"/>).</param>
+public sealed record TextEmbeddings(float[][] Vectors, int Tokens, string Model, string Device);

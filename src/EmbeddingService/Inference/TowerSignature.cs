@@ -8,11 +8,11 @@ public sealed record TowerSignature(string InputName, int[] InputShape, TensorEl
 {
     public const string TextInput = "input_ids";
 
-    public static TowerSignature Vision(int height, int width) =>
-        new("pixel_values", [-1, 3, height, width], [TensorElementType.Float, TensorElementType.Float16], "image_embeds", 512);
+    public static TowerSignature Vision(int height, int width, int dimension) =>
+        new("pixel_values", [-1, 3, height, width], [TensorElementType.Float, TensorElementType.Float16], "image_embeds", dimension);
 
-    public static TowerSignature Text(int contextLength) =>
-        new(TextInput, [-1, contextLength], [TensorElementType.Int64], "text_embeds", 512);
+    public static TowerSignature Text(int contextLength, int dimension) =>
+        new(TextInput, [-1, contextLength], [TensorElementType.Int64], "text_embeds", dimension);
 
     /// <summary>Returns the input's element type, or a sentence naming the file and what does not match.</summary>
     public TensorElementType Check(InferenceSession session, string path)
@@ -50,7 +50,7 @@ public sealed record TowerSignature(string InputName, int[] InputShape, TensorEl
 
         if (output.Dimensions.Length != 2 || (output.Dimensions[1] != EmbeddingDimension && output.Dimensions[1] > 0))
         {
-            throw Mismatch(path, $"output '{OutputName}' has shape [{Describe(output.Dimensions)}]: the embedding dimension must be {EmbeddingDimension}");
+            throw Mismatch(path, $"output '{OutputName}' has shape [{Describe(output.Dimensions)}]: the embedding dimension must be {EmbeddingDimension} (projection_dim in config.json)");
         }
 
         return input.ElementDataType;

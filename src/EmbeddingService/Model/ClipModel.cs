@@ -4,18 +4,18 @@ using EmbeddingService.Tokenization;
 namespace EmbeddingService.Model;
 
 /// <summary>A loaded, validated model directory: the towers it was asked for plus the settings that go with them.</summary>
-public sealed class ClipModel(ModelFiles files, ModelConfig config, PreprocessorSettings preprocessor, EmbeddingTower? vision, EmbeddingTower? text,
+public sealed class ClipModel(ModelFiles files, ModelConfig config, ModelCard card, PreprocessorSettings preprocessor, EmbeddingTower? vision, EmbeddingTower? text,
     ClipTokenizer? tokenizer, string device) : IDisposable
 {
-    public const string DisplayName = "CLIP-ViT-B/32";
+    /// <summary>Every OpenAI CLIP text tower reads 77 tokens.</summary>
     public const int ContextLength = 77;
-
-    /// <summary>Embedding width of ViT-B/32; what the API, the store and the checks of vectors from elsewhere expect.</summary>
-    public const int Dimensions = 512;
 
     public ModelFiles Files { get; } = files;
 
     public ModelConfig Config { get; } = config;
+
+    /// <summary>Which model this is: its name, embedding dimension and input size (what the API, the store and the checks of vectors from elsewhere follow).</summary>
+    public ModelCard Card { get; } = card;
 
     public PreprocessorSettings Preprocessor { get; } = preprocessor;
 

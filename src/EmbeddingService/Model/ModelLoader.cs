@@ -23,19 +23,15 @@ public sealed class ModelLoader(OrtSessionFactory sessions)
         }
 
         var config = ModelConfig.Read(files.PathOf(ModelFiles.Config));
-        if (config.ProjectionDimension != 512)
-        {
-            throw new ModelDirectoryException($"{files.PathOf(ModelFiles.Config)}: projection_dim is {config.ProjectionDimension}, but CLIP ViT-B/32 embeddings have 512 dimensions.");
-        }
-
         var preprocessor = PreprocessorSettings.Read(files.PathOf(ModelFiles.PreprocessorConfig));
+        var card = ModelCard.From(config, preprocessor, files.PathOf(ModelFiles.Config));
         EmbeddingTower? vision = null, text = null;
         var device = "cpu";
         try
         {
             if (files.Towers.HasFlag(ModelTowers.Vision))
             {
-                (vision, device) = Open(files.VisionModel, files.Variant, ModelTowers.Vision, TowerSignature.Vision(preprocessor.CropHeight, preprocessor.CropWidth));
+                (vision, device) = Open(files.VisionModel, files.Variant, ModelTowers.Vision, TowerSignature.Vision(preprocessor.CropHeight, preprocessor.CropWidth, card.Dimension));
                 Probe(files.VisionModel, () => vision.Embed(new float[vision.ItemLength], 1, new float[vision.Dimension]));
             }
 
@@ -43,13 +39,13 @@ public sealed class ModelLoader(OrtSessionFactory sessions)
             if (files.Towers.HasFlag(ModelTowers.Text))
             {
                 tokenizer = LoadTokenizer(files);
-                (text, device) = Open(files.TextModel, files.Variant, ModelTowers.Text, TowerSignature.Text(ClipModel.ContextLength));
+                (text, device) = Open(files.TextModel, files.Variant, ModelTowers.Text, TowerSignature.Text(ClipModel.ContextLength, card.Dimension));
                 var tokens = new long[text.ItemLength];
                 tokenizer.Encode(string.Empty, tokens);
                 Probe(files.TextModel, () => text.Embed(tokens, 1, new float[text.Dimension]));
             }
 
-            return new ClipModel(files, config, preprocessor, vision, text, tokenizer, device);
+            return new ClipModel(files, config, card, preprocessor, vision, text, tokenizer, device);
         }
         catch
         {
@@ -72,8 +68,8 @@ public sealed class ModelLoader(OrtSessionFactory sessions)
     }
 
     /// <summary>
-    /// Runs one item through a tower: it proves symbolic output shapes really are [N,512] and takes the first-run
-    /// cost off the first request.
+    /// Runs one item through a tower: it proves symbolic output shapes really are [N, projection_dim] and takes the
+    /// first-run cost off the first request.
     /// </summary>
     private static void Probe(string path, Action run)
     {
@@ -83,7 +79,7 @@ public sealed class ModelLoader(OrtSessionFactory sessions)
         }
         catch (OnnxRuntimeException e)
         {
-            throw new ModelDirectoryException($"{path}: a test inference failed, so its output is not [N,512] ({e.Message.Trim()}).", e);
+            throw new ModelDirectoryException($"{path}: a test inference failed, so its output is not [N, projection_dim] ({e.Message.Trim()}).", e);
         }
     }
 

@@ -6,9 +6,12 @@ namespace EmbeddingService.Model;
 /// <summary>Where the model lives and how to fetch it; bound from environment variables of the same names.</summary>
 public sealed class ModelOptions : IValidatableObject
 {
+    /// <summary>The model directory; unset, a folder of the cache named after MODEL_REPO (<see cref="Directory"/>).</summary>
     [ConfigurationKeyName("MODEL_DIR")]
-    [Required]
-    public string ModelDir { get; set; } = DefaultModelDir();
+    public string? ModelDir { get; set; }
+
+    /// <summary>MODEL_DIR, else <c>~/.cache/embedding-service/&lt;name of MODEL_REPO&gt;</c>: each model a folder of its own.</summary>
+    public string Directory => ModelDir is { Length: > 0 } set ? set : DefaultDirectoryFor(Repository);
 
     [ConfigurationKeyName("MODEL_VARIANT")]
     public ModelVariant Variant { get; set; } = ModelVariant.Fp32;
@@ -50,7 +53,7 @@ public sealed class ModelOptions : IValidatableObject
     [ConfigurationKeyName("MODEL_TOWERS")]
     public string Towers { get; set; } = "vision,text";
 
-    public ModelFiles Files => new(ModelDir, Variant, ModelTowersParser.Parse(Towers));
+    public ModelFiles Files => new(Directory, Variant, ModelTowersParser.Parse(Towers));
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -68,13 +71,22 @@ public sealed class ModelOptions : IValidatableObject
         {
             yield return new ValidationResult(error, [nameof(Towers)]);
         }
+
+        if (Repository.Split('/') is not [{ Length: > 0 } owner, { Length: > 0 } name] || owner is "." or ".." || name is "." or ".."
+            || Repository.IndexOfAny(['\\', ' ', '?', '#', ':']) >= 0)
+        {
+            yield return new ValidationResult($"MODEL_REPO must be a Hugging Face repository 'owner/name', such as Xenova/clip-vit-large-patch14; got '{Repository}'.",
+                [nameof(Repository)]);
+        }
     }
 
-    private static string DefaultModelDir()
+    /// <summary>The cache folder of a repository: its name (the default stays <c>clip-vit-base-patch32</c>, where earlier versions put it).</summary>
+    public static string DefaultDirectoryFor(string repository)
     {
+        ArgumentNullException.ThrowIfNull(repository);
         var cache = Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg
             ? xdg
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-        return Path.Combine(cache, "embedding-service", "clip-vit-base-patch32");
+        return Path.Combine(cache, "embedding-service", repository[(repository.LastIndexOf('/') + 1)..]);
     }
 }

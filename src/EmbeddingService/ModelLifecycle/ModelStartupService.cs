@@ -27,6 +27,8 @@ public sealed partial class ModelStartup(
     public async Task<ClipModel> StartAsync(CancellationToken cancellationToken)
     {
         await provisioner.EnsureAsync(forceDownload: false, cancellationToken);
+        // Known from the config files in a moment, while the sessions take seconds: the store is checked meanwhile.
+        state.SetCard(ModelCard.Read(options.Value.Files));
         var model = await Task.Run(() => loader.Load(options.Value.Files), cancellationToken);
         if (model.Config.SyntheticNote is { } note)
         {
@@ -35,15 +37,15 @@ public sealed partial class ModelStartup(
 
         state.SetReady(new ServingModel(model, batching.Value, loggers, metrics));
         var cpu = Cpu.CpuFeatures.Current.Describe();
-        LogReady(logger, model.Files.Root, model.Files.Variant, model.Device, cpu);
+        LogReady(logger, model.Card.Name, model.Card.Dimension, model.Card.ImageSize, model.Files.Root, model.Files.Variant, model.Device, cpu);
         return model;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The model in {Directory} is SYNTHETIC: {Note}. Its embeddings are not CLIP's.")]
     private static partial void LogSynthetic(ILogger logger, string directory, string note);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Model loaded from {Directory} ({Variant}) on {Device}; CPU: {Cpu}")]
-    private static partial void LogReady(ILogger logger, string directory, ModelVariant variant, string device, string cpu);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {Name} ({Dimension}-d, {ImageSize} px) loaded from {Directory} ({Variant}) on {Device}; CPU: {Cpu}")]
+    private static partial void LogReady(ILogger logger, string name, int dimension, int imageSize, string directory, ModelVariant variant, string device, string cpu);
 }
 
 /// <summary>Starts the model in the background so the server listens at once; a failure becomes /health's reason.</summary>

@@ -13,6 +13,7 @@ public enum ModelStatus
 public sealed class ModelState : IAsyncDisposable
 {
     private volatile Snapshot _current = new(ModelStatus.Loading, null, null);
+    private readonly TaskCompletionSource<ModelCard> _card = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public ModelStatus Status => _current.Status;
 
@@ -22,9 +23,25 @@ public sealed class ModelState : IAsyncDisposable
 
     public string? Error => _current.Error;
 
-    public void SetReady(ServingModel serving) => _current = new Snapshot(ModelStatus.Ready, serving, null);
+    /// <summary>Which model is coming, known from its config files before its sessions are open; null until then.</summary>
+    public ModelCard? Card => _card.Task.IsCompletedSuccessfully ? _card.Task.Result : null;
 
-    public void SetFailed(string error) => _current = new Snapshot(ModelStatus.Failed, null, error);
+    /// <summary>Waits for <see cref="Card"/>; fails with the start-up's reason when the model cannot be read.</summary>
+    public Task<ModelCard> CardAsync(CancellationToken cancellationToken) => _card.Task.WaitAsync(cancellationToken);
+
+    public void SetCard(ModelCard card) => _card.TrySetResult(card);
+
+    public void SetReady(ServingModel serving)
+    {
+        _card.TrySetResult(serving.Model.Card);
+        _current = new Snapshot(ModelStatus.Ready, serving, null);
+    }
+
+    public void SetFailed(string error)
+    {
+        _card.TrySetException(new ModelDirectoryException(error));
+        _current = new Snapshot(ModelStatus.Failed, null, error);
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -16,12 +16,13 @@ public sealed class BulkLoad
     private readonly NpgsqlDataSource _dataSource;
     private readonly StorageOptions _options;
     private readonly string _pgvector;
+    private readonly int _dimension;
     private readonly bool _wasEmpty;
     private volatile bool _direct;
 
-    private BulkLoad(NpgsqlDataSource dataSource, StorageOptions options, string pgvector, bool empty)
+    private BulkLoad(NpgsqlDataSource dataSource, StorageOptions options, string pgvector, int dimension, bool empty)
     {
-        (_dataSource, _options, _pgvector, _wasEmpty, _direct) = (dataSource, options, pgvector, empty, empty);
+        (_dataSource, _options, _pgvector, _dimension, _wasEmpty, _direct) = (dataSource, options, pgvector, dimension, empty, empty);
     }
 
     /// <summary>Whether the rows go straight into the table, the indexes built at the end.</summary>
@@ -30,7 +31,7 @@ public sealed class BulkLoad
     /// <summary>Whether <see cref="FinishAsync"/> builds the indexes (the store was empty: they were dropped).</summary>
     public bool BuildsIndexes => _wasEmpty;
 
-    internal static async Task<BulkLoad> BeginAsync(NpgsqlDataSource dataSource, StorageOptions options, string pgvector, CancellationToken cancellationToken)
+    internal static async Task<BulkLoad> BeginAsync(NpgsqlDataSource dataSource, StorageOptions options, string pgvector, int dimension, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var empty = await StorageMigrations.Scalar(connection, "SELECT NOT EXISTS (SELECT 1 FROM items)", cancellationToken) is true;
@@ -39,7 +40,7 @@ public sealed class BulkLoad
             await StorageMigrations.Execute(connection, "DROP INDEX IF EXISTS items_embedding; DROP INDEX IF EXISTS items_metadata", cancellationToken);
         }
 
-        return new BulkLoad(dataSource, options, pgvector, empty);
+        return new BulkLoad(dataSource, options, pgvector, dimension, empty);
     }
 
     /// <summary>Writes a batch; how many rows were new and how many replaced (the rest were stored already, unchanged).</summary>
@@ -64,7 +65,7 @@ public sealed class BulkLoad
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await StorageMigrations.Execute(connection,
-            $"CREATE TEMP TABLE staging (id text, embedding halfvec({StoreLayout.Dimension}), model text, variant text, metadata jsonb) ON COMMIT DROP", cancellationToken);
+            $"CREATE TEMP TABLE staging (id text, embedding halfvec({_dimension}), model text, variant text, metadata jsonb) ON COMMIT DROP", cancellationToken);
         await CopyAsync("staging", rows, model, variant, connection, cancellationToken);
         await using var upsert = new NpgsqlCommand("""
             WITH written AS (
@@ -96,7 +97,7 @@ public sealed class BulkLoad
         var concurrently = !_wasEmpty;
         await StorageMigrations.Execute(connection, StoreLayout.BuildSettings(_options, _pgvector, local: false), cancellationToken);
         await StorageMigrations.Execute(connection, StoreLayout.MetadataIndex("items", "items_metadata", concurrently), cancellationToken);
-        await StorageMigrations.Execute(connection, StoreLayout.VectorIndex("items", "items_embedding", _options, concurrently), cancellationToken);
+        await StorageMigrations.Execute(connection, StoreLayout.VectorIndex("items", "items_embedding", _options, _dimension, concurrently), cancellationToken);
         await StorageMigrations.Execute(connection, "ANALYZE items", cancellationToken);
         return clock.Elapsed;
     }

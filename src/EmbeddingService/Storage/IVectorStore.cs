@@ -5,6 +5,9 @@ namespace EmbeddingService.Storage;
 /// <summary>The vector store the API uses: items with their embedding, metadata and thumbnail, and cosine search.</summary>
 public interface IVectorStore
 {
+    /// <summary>Which model's vectors the store holds, and their dimension: what vectors given to it must have.</summary>
+    StoreIdentity Identity { get; }
+
     /// <summary>Inserts or replaces; whether the item is new, and the item as stored.</summary>
     Task<(bool Created, StoredItem Item)> UpsertAsync(NewItem item, CancellationToken cancellationToken);
 

@@ -42,7 +42,7 @@ public static class OnlineMigration
         var clock = Stopwatch.StartNew();
         await StorageMigrations.Execute(connection, StoreLayout.BuildSettings(options, pgvector, local: false), cancellationToken);
         await BuildIndexAsync(connection, "items_next_metadata", StoreLayout.MetadataIndex("items_next", "items_next_metadata", concurrently: true), cancellationToken);
-        await BuildIndexAsync(connection, "items_next_embedding", StoreLayout.VectorIndex("items_next", "items_next_embedding", options, concurrently: true), cancellationToken);
+        await BuildIndexAsync(connection, "items_next_embedding", StoreLayout.VectorIndex("items_next", "items_next_embedding", options, StoreLayout.Version1Dimension, concurrently: true), cancellationToken);
         progress($"indexes built in {clock.Elapsed.TotalSeconds:F0} s; swapping the tables");
         await SwapAsync(connection, cancellationToken);
         await StorageMigrations.Execute(connection, "ALTER TABLE item_thumbnails VALIDATE CONSTRAINT item_thumbnails_id_fkey; DROP TABLE items_v1", cancellationToken);
@@ -51,7 +51,7 @@ public static class OnlineMigration
 
     /// <summary>The new table, the thumbnails' table, and the trigger that keeps them in step with every write to the old one.</summary>
     private static Task PrepareAsync(NpgsqlConnection connection, CancellationToken cancellationToken) => StorageMigrations.Execute(connection, $$"""
-        {{StoreLayout.ItemsTable("items_next").Replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", StringComparison.Ordinal)}};
+        {{StoreLayout.ItemsTable("items_next", StoreLayout.Version1Dimension).Replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", StringComparison.Ordinal)}};
         {{StoreLayout.ThumbnailsTable}};
         CREATE OR REPLACE FUNCTION items_to_next() RETURNS trigger LANGUAGE plpgsql AS $body$
         BEGIN
@@ -61,7 +61,7 @@ public static class OnlineMigration
                 RETURN NULL;
             END IF;
             INSERT INTO items_next (id, embedding, model, variant, image_sha256, metadata, created_at, updated_at)
-                VALUES (NEW.id, NEW.embedding::halfvec({{StoreLayout.Dimension}}), NEW.model, NEW.variant, NEW.image_sha256, NEW.metadata, NEW.created_at, NEW.updated_at)
+                VALUES (NEW.id, NEW.embedding::halfvec({{StoreLayout.Version1Dimension}}), NEW.model, NEW.variant, NEW.image_sha256, NEW.metadata, NEW.created_at, NEW.updated_at)
                 ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, model = excluded.model, variant = excluded.variant,
                     image_sha256 = excluded.image_sha256, metadata = excluded.metadata, updated_at = excluded.updated_at;
             IF NEW.thumbnail IS NULL THEN
@@ -94,7 +94,7 @@ public static class OnlineMigration
                 WITH batch AS (SELECT * FROM items WHERE id > @after ORDER BY id LIMIT {batchSize} FOR SHARE),
                 moved AS (
                     INSERT INTO items_next (id, embedding, model, variant, image_sha256, metadata, created_at, updated_at)
-                    SELECT id, embedding::halfvec({StoreLayout.Dimension}), model, variant, image_sha256, metadata, created_at, updated_at FROM batch
+                    SELECT id, embedding::halfvec({StoreLayout.Version1Dimension}), model, variant, image_sha256, metadata, created_at, updated_at FROM batch
                     ON CONFLICT (id) DO NOTHING),
                 thumbnails AS (
                     INSERT INTO item_thumbnails (id, bytes, content_type)

@@ -12,7 +12,7 @@ namespace EmbeddingService.Storage;
 /// With a standby (DATABASE_READ_URL), searches and item reads go there and writes to the primary; an instance reads its
 /// own writes (until the standby has replayed them, its reads go to the primary); reads fall back to the primary when the
 /// standby does not answer, and go on from the standby when the primary does not.
-public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataSource? replica, bool iterativeScans) : IVectorStore, IAsyncDisposable
+public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataSource? replica, bool iterativeScans, StoreIdentity identity) : IVectorStore, IAsyncDisposable
 {
     /// <summary>After this long, a write of this instance is taken as replayed without asking (replication lag is milliseconds).</summary>
     private static readonly TimeSpan ReadYourWritesWindow = TimeSpan.FromSeconds(60);
@@ -62,7 +62,7 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using (var create = new NpgsqlCommand($"""
-            CREATE TEMP TABLE staging (id text, embedding halfvec({StoreLayout.Dimension}), model text, variant text, image_sha256 text, metadata jsonb,
+            CREATE TEMP TABLE staging (id text, embedding halfvec({identity.Dimension}), model text, variant text, image_sha256 text, metadata jsonb,
                 thumbnail bytea, thumbnail_type text) ON COMMIT DROP
             """, connection, transaction))
         {
@@ -250,10 +250,10 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
         const string Where = "WHERE (@filter::jsonb IS NULL OR metadata @> @filter::jsonb) AND (@exclude::text IS NULL OR id <> @exclude)";
         var from = exact
             ? $"items found {Where}"
-            : $"(SELECT id, embedding, metadata FROM items {Where} ORDER BY {StoreLayout.BinaryOrder} LIMIT {candidates}) found";
+            : $"(SELECT id, embedding, metadata FROM items {Where} ORDER BY {StoreLayout.BinaryOrder(identity.Dimension)} LIMIT {candidates}) found";
         var command = new NpgsqlBatchCommand($"""
-            SELECT id, 1 - ({StoreLayout.ExactOrder}), metadata::text, EXISTS (SELECT 1 FROM item_thumbnails t WHERE t.id = found.id)
-            FROM {from} ORDER BY {StoreLayout.ExactOrder} LIMIT @k
+            SELECT id, 1 - ({StoreLayout.ExactOrder(identity.Dimension)}), metadata::text, EXISTS (SELECT 1 FROM item_thumbnails t WHERE t.id = found.id)
+            FROM {from} ORDER BY {StoreLayout.ExactOrder(identity.Dimension)} LIMIT @k
             """);
         command.Parameters.AddWithValue("query", Half(query.Vector));
         command.Parameters.AddWithValue("filter", NpgsqlDbType.Jsonb, (object?)query.FilterJson ?? DBNull.Value);
@@ -402,7 +402,10 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
 
     /// <summary>Begins a bulk load (<see cref="BulkLoad"/>): into an empty store, the indexes are built after the rows.</summary>
     public Task<BulkLoad> BeginBulkLoadAsync(StorageOptions options, CancellationToken cancellationToken) =>
-        BulkLoad.BeginAsync(dataSource, options, PgvectorVersion!, cancellationToken);
+        BulkLoad.BeginAsync(dataSource, options, PgvectorVersion!, identity.Dimension, cancellationToken);
+
+    /// <summary>Which model's vectors the store holds, and their dimension: what vectors given to it must have.</summary>
+    public StoreIdentity Identity => identity;
 
     /// <summary>
     /// Applies the migrations, checks the store's identity, and opens the store. The vector-mapped data source is built
@@ -432,7 +435,7 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
         }
 
         var iterative = System.Version.TryParse(version, out var parsed) && parsed >= new System.Version(0, 8);
-        return new PostgresVectorStore(Build(connectionString), options.ReadConnectionString() is { } read ? Build(read) : null, iterative)
+        return new PostgresVectorStore(Build(connectionString), options.ReadConnectionString() is { } read ? Build(read) : null, iterative, identity)
         {
             PgvectorVersion = version,
             OpenedReadOnly = readOnly,

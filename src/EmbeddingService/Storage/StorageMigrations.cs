@@ -18,7 +18,7 @@ internal static class StorageMigrations
     /// <summary>The schema version this build runs on.</summary>
     public const int Current = 2;
 
-    /// <summary>Version 1: the items with <c>vector(512)</c>, thumbnails inline, HNSW on the full vectors.</summary>
+    /// <summary>Version 1: the items with <c>vector(512)</c> (ViT-B/32's only), thumbnails inline, HNSW on the full vectors.</summary>
     private static string Version1(StorageOptions options) => $$"""
         CREATE EXTENSION IF NOT EXISTS vector;
         CREATE TABLE IF NOT EXISTS store_info (key text PRIMARY KEY, value text NOT NULL);
@@ -39,15 +39,16 @@ internal static class StorageMigrations
         """;
 
     /// <summary>Version 2 in place, for a store small enough to be rewritten inside the start-up transaction.</summary>
-    private static string Version2InPlace(StorageOptions options) => $"""
+    /// <param name="dimension">The model's: an empty store of version 1 (a new one) takes any; one holding vectors is ViT-B/32's, checked before.</param>
+    private static string Version2InPlace(StorageOptions options, int dimension) => $"""
         {StoreLayout.ThumbnailsTable};
         INSERT INTO item_thumbnails (id, bytes, content_type)
             SELECT id, thumbnail, coalesce(thumbnail_type, 'image/jpeg') FROM items WHERE thumbnail IS NOT NULL;
         DROP INDEX IF EXISTS items_embedding;
         ALTER TABLE items DROP COLUMN thumbnail, DROP COLUMN thumbnail_type,
-            ALTER COLUMN embedding TYPE halfvec({StoreLayout.Dimension}) USING embedding::halfvec({StoreLayout.Dimension});
+            ALTER COLUMN embedding TYPE halfvec({dimension}) USING embedding::halfvec({dimension});
         {StoreLayout.ThumbnailsForeignKey};
-        {StoreLayout.VectorIndex("items", "items_embedding", options, concurrently: false)};
+        {StoreLayout.VectorIndex("items", "items_embedding", options, dimension, concurrently: false)};
         """;
 
     /// <exception cref="StoreMismatchException">The store holds vectors of another model, variant or dimension.</exception>
@@ -68,6 +69,8 @@ internal static class StorageMigrations
             await MarkAsync(connection, 1, cancellationToken);
         }
 
+        // Before the layout changes: a store of another model is refused as it is, not half-converted.
+        await CheckIdentityAsync(connection, options, identity, cancellationToken);
         if (applied < 2 && upTo >= 2)
         {
             var pgvector = await LayoutPgvectorAsync(connection, cancellationToken);
@@ -83,11 +86,10 @@ internal static class StorageMigrations
             }
 
             await Execute(connection, StoreLayout.BuildSettings(options, pgvector, local: true), cancellationToken);
-            await Execute(connection, Version2InPlace(options), cancellationToken);
+            await Execute(connection, Version2InPlace(options, identity.Dimension), cancellationToken);
             await MarkAsync(connection, 2, cancellationToken);
         }
 
-        await CheckIdentityAsync(connection, options, identity, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
     }
 

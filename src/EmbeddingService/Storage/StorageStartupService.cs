@@ -12,7 +12,8 @@ namespace EmbeddingService.Storage;
 /// variant's vectors stops the service with a message saying why.
 /// </summary>
 public sealed partial class StorageStartupService(
-    IOptions<StorageOptions> options, IOptions<ModelOptions> model, StorageState state, IHostApplicationLifetime lifetime, ILogger<StorageStartupService> logger)
+    IOptions<StorageOptions> options, IOptions<ModelOptions> model, ModelLifecycle.ModelState modelState, StorageState state, IHostApplicationLifetime lifetime,
+    ILogger<StorageStartupService> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -24,7 +25,24 @@ public sealed partial class StorageStartupService(
         }
 
         state.Set(StorageStatus.Connecting);
-        var identity = new StoreIdentity(ClipModel.DisplayName, model.Value.Variant.ToString().ToLowerInvariant(), 512);
+        // The store holds one model's vectors: which one, from the model's config files, or while they download from
+        // the name MODEL_REPO gives (checked against the config once read); else once the model says.
+        ModelCard card;
+        try
+        {
+            card = ModelCard.TryExpected(model.Value) ?? await modelState.CardAsync(stoppingToken);
+        }
+        catch (ModelDirectoryException e)
+        {
+            state.Set(StorageStatus.Refused, error: $"the store is opened for the model's vectors, and the model cannot be read: {e.Message}");
+            return;
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            return;
+        }
+
+        var identity = new StoreIdentity(card.Name, model.Value.Variant.ToString().ToLowerInvariant(), card.Dimension);
         var delay = TimeSpan.FromSeconds(1);
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -32,8 +50,9 @@ public sealed partial class StorageStartupService(
             {
                 var store = await PostgresVectorStore.OpenAsync(options.Value, identity, stoppingToken);
                 state.Set(StorageStatus.Ready, store);
-                LogReady(logger, store.PgvectorVersion!, identity.Variant);
+                LogReady(logger, store.PgvectorVersion!, identity.Model, identity.Dimension, identity.Variant);
                 if (store.OpenedReadOnly) LogReadOnly(logger);
+                await CheckModelAsync(card, stoppingToken);
                 return;
             }
             catch (StoreMismatchException e)
@@ -67,8 +86,29 @@ public sealed partial class StorageStartupService(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Storage ready (pgvector {Version}, variant {Variant})")]
-    private static partial void LogReady(ILogger logger, string version, string variant);
+    /// <summary>A store opened on the name MODEL_REPO gives is closed if the model, once read, is another.</summary>
+    private async Task CheckModelAsync(ModelCard expected, CancellationToken stoppingToken)
+    {
+        ModelCard actual;
+        try
+        {
+            actual = await modelState.CardAsync(stoppingToken);
+        }
+        catch (Exception e) when (e is ModelDirectoryException or OperationCanceledException)
+        {
+            return; // the model's own failure is /health's reason
+        }
+
+        if (actual.Name == expected.Name && actual.Dimension == expected.Dimension) return;
+        var reason = $"the store was opened for {expected.Name} ({expected.Dimension}-d), the name MODEL_REPO gives, but the model is {actual.Name} " +
+            $"({actual.Dimension}-d): restart to open it for this model.";
+        // Not disposed: requests that took it a moment ago finish on it; the process ends soon (restart).
+        state.Set(StorageStatus.Refused, error: reason);
+        LogLayout(logger, reason);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Storage ready (pgvector {Version}, {Model}, {Dimension}-d, variant {Variant})")]
+    private static partial void LogReady(ILogger logger, string version, string model, int dimension, string variant);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The primary (DATABASE_URL) does not answer: searches and reads come from the standby (DATABASE_READ_URL); writes answer 503 until the primary is back")]
     private static partial void LogReadOnly(ILogger logger);

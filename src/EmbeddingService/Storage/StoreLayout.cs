@@ -9,19 +9,21 @@ namespace EmbeddingService.Storage;
 /// </summary>
 internal static class StoreLayout
 {
-    public const int Dimension = Model.ClipModel.Dimensions;
+    /// <summary>Schema version 1 held ViT-B/32's vectors only: a store of that version is of this dimension.</summary>
+    public const int Version1Dimension = Model.ModelCard.DefaultDimension;
 
     /// <summary>The order of the binary index: Hamming distance between the codes.</summary>
-    public const string BinaryOrder = "binary_quantize(embedding)::bit(512) <~> binary_quantize(@query::halfvec(512))::bit(512)";
+    public static string BinaryOrder(int dimension) =>
+        $"binary_quantize(embedding)::bit({dimension}) <~> binary_quantize(@query::halfvec({dimension}))::bit({dimension})";
 
     /// <summary>The exact order: cosine distance on the stored half-precision vectors.</summary>
-    public const string ExactOrder = "embedding <=> @query::halfvec(512)";
+    public static string ExactOrder(int dimension) => $"embedding <=> @query::halfvec({dimension})";
 
-    /// <summary>The items table (without its thumbnails) as schema version 2 creates it.</summary>
-    public static string ItemsTable(string name) => $$"""
+    /// <summary>The items table (without its thumbnails) as schema version 2 creates it, for vectors of the model's dimension.</summary>
+    public static string ItemsTable(string name, int dimension) => $$"""
         CREATE TABLE {{name}} (
             id text PRIMARY KEY,
-            embedding halfvec({{Dimension}}) NOT NULL,
+            embedding halfvec({{dimension}}) NOT NULL,
             model text NOT NULL,
             variant text NOT NULL,
             image_sha256 text,
@@ -44,9 +46,9 @@ internal static class StoreLayout
         $"CREATE INDEX {(concurrently ? "CONCURRENTLY " : string.Empty)}IF NOT EXISTS {name} ON {table} USING gin (metadata jsonb_path_ops)";
 
     /// <summary>The vector index: HNSW over the binary codes.</summary>
-    public static string VectorIndex(string table, string name, StorageOptions options, bool concurrently) =>
+    public static string VectorIndex(string table, string name, StorageOptions options, int dimension, bool concurrently) =>
         $"CREATE INDEX {(concurrently ? "CONCURRENTLY " : string.Empty)}IF NOT EXISTS {name} ON {table} " +
-        $"USING hnsw ((binary_quantize(embedding)::bit({Dimension})) bit_hamming_ops) WITH (m = {options.HnswM}, ef_construction = {options.HnswEfConstruction})";
+        $"USING hnsw ((binary_quantize(embedding)::bit({dimension})) bit_hamming_ops) WITH (m = {options.HnswM}, ef_construction = {options.HnswEfConstruction})";
 
     /// <summary>
     /// Session settings for building an index: MAINTENANCE_WORK_MEM, and parallel workers only where pgvector is past

@@ -39,8 +39,8 @@ public sealed class ImportCommandTests
         Assert.True(exitCode == 1, $"exit {exitCode}\n{output}\n{error}");
         Assert.Contains("imported 300 (300 new, 0 replaced), skipped 0 unchanged, failed 5", output, StringComparison.Ordinal);
         Assert.Contains("(COPY into the empty store); indexes built in", output, StringComparison.Ordinal);
-        Assert.Contains("line 11: the embedding has 3 numbers, not 512", output, StringComparison.Ordinal);
-        Assert.Contains("line 21: the embedding is all zeros", output, StringComparison.Ordinal);
+        Assert.Contains("line 11: embedding has 3 numbers, not 512", output, StringComparison.Ordinal);
+        Assert.Contains("line 21: embedding is all zeros", output, StringComparison.Ordinal);
         Assert.Contains("line 31: id 'p5' came before in this input", output, StringComparison.Ordinal);
         Assert.Contains("line 41: not valid JSON", output, StringComparison.Ordinal);
         Assert.Contains("line 51: \"metadata\" must be a JSON object", output, StringComparison.Ordinal);
@@ -60,7 +60,7 @@ public sealed class ImportCommandTests
         lines[0] = $"{{\"id\": \"p0\", \"embedding\": {Vector(1000)}, \"metadata\": {{\"shop\": \"s0\"}}}}";
         await File.WriteAllLinesAsync(file, lines);
         var (_, again, _) = await ImportAsync(database.Url, file);
-        Assert.Contains("imported 1 (0 new, 1 replaced), skipped 299 unchanged, failed 5", again, StringComparison.Ordinal);
+        Assert.True(again.Contains("imported 1 (0 new, 1 replaced), skipped 299 unchanged, failed 5", StringComparison.Ordinal), again);
     }
 
     [DatabaseFact]
@@ -77,7 +77,7 @@ public sealed class ImportCommandTests
         var (exitCode, output, error) = await ImportAsync(target.Url, "--from-database", source.Url, "--query", "SELECT id, embedding, metadata FROM products ORDER BY id");
         Assert.True(exitCode == 1, $"exit {exitCode}\n{output}\n{error}");
         Assert.Contains("imported 1,998 (1,998 new, 0 replaced), skipped 0 unchanged, failed 2", output, StringComparison.Ordinal);
-        Assert.Contains("id '17': the embedding is all zeros", output, StringComparison.Ordinal);
+        Assert.Contains("id '17': embedding is all zeros", output, StringComparison.Ordinal);
         Assert.Contains("id '23': no \"embedding\"", output, StringComparison.Ordinal);
         Assert.Equal("product 42", await target.ScalarAsync<string>("SELECT metadata->>'name' FROM items WHERE id = '42'"));
 

@@ -10,7 +10,7 @@ namespace EmbeddingService.Tests.Storage;
 /// </summary>
 public sealed class ImportRowTests
 {
-    private static ImportRow Parse(string line) => ImportRow.FromJsonLine(Encoding.UTF8.GetBytes(line), 1);
+    private static ImportRow Parse(string line) => ImportRow.FromJsonLine(Encoding.UTF8.GetBytes(line), 1, 512);
 
     private static string Line(string embedding, string tail = "") => $"{{\"id\": \"a\", \"embedding\" : {embedding}{tail}}}";
 
@@ -79,7 +79,7 @@ public sealed class ImportRowTests
         Assert.Equal("embedding[2] is not a number", Parse(Line("[1, 2, true]")).Failure);
         Assert.StartsWith("not valid JSON", Parse(Line("[1, 2,")).Failure, StringComparison.Ordinal);
         Assert.Equal("\"embedding\" must be an array of numbers", Parse(Line("null")).Failure);
-        Assert.Equal("the embedding has 3 numbers, not 512", Parse(Line("[1, 2, 3]")).Failure);
+        Assert.Equal("embedding has 3 numbers, not 512", Parse(Line("[1, 2, 3]")).Failure);
         Assert.Equal("embedding[0] is not a finite number", Parse(Line($"[1e39,{numbers[..^6]}]")).Failure);
         Assert.StartsWith("not valid JSON", Parse(Line($"[{numbers}]", ", \"metadata\": {")).Failure, StringComparison.Ordinal);
     }
