@@ -26,23 +26,23 @@ public static class ClipGraphs
     private static readonly double AttentionSharpness = Math.Sqrt(3);
 
     /// <summary>
-    /// Builds <c>pixel_values</c> [N,3,224,224] -> <c>image_embeds</c> [N,512].
+    /// Builds <c>pixel_values</c> [N,3,S,S] -> <c>image_embeds</c> [N,D] (S the input size, D the embedding dimension).
     /// With <paramref name="exposeHiddenStates"/> every layer's residual stream is an extra output, for checks.
     /// </summary>
     public static (ModelProto Model, long Parameters) Vision(ClipArchitecture arch, WeightSource weights, bool exposeHiddenStates = false)
     {
         var g = new OnnxGraphBuilder("clip_vision");
         var width = arch.VisionWidth;
-        var patches = ClipArchitecture.PatchesPerSide * ClipArchitecture.PatchesPerSide;
-        var patchFanIn = 3 * ClipArchitecture.PatchSize * ClipArchitecture.PatchSize;
-        g.Input("pixel_values", DataType.Float, "batch_size", 3, ClipArchitecture.ImageSize, ClipArchitecture.ImageSize);
+        var patches = arch.PatchesPerSide * arch.PatchesPerSide;
+        var patchFanIn = 3 * arch.PatchSize * arch.PatchSize;
+        g.Input("pixel_values", DataType.Float, "batch_size", 3, arch.ImageSize, arch.ImageSize);
 
         var convWeight = g.Weight("vision.patch_embedding.weight",
             weights.Uniform("vision.patch_embedding.weight", (long)width * patchFanIn, 1 / Math.Sqrt(patchFanIn)),
-            width, 3, ClipArchitecture.PatchSize, ClipArchitecture.PatchSize);
+            width, 3, arch.PatchSize, arch.PatchSize);
         var patchMap = g.Node("Conv", ["pixel_values", convWeight],
-            IntsAttr("kernel_shape", ClipArchitecture.PatchSize, ClipArchitecture.PatchSize),
-            IntsAttr("strides", ClipArchitecture.PatchSize, ClipArchitecture.PatchSize));
+            IntsAttr("kernel_shape", arch.PatchSize, arch.PatchSize),
+            IntsAttr("strides", arch.PatchSize, arch.PatchSize));
         var flat = g.Node("Reshape", [patchMap, g.ConstInt64(0, width, -1)]);
         var tokens = g.Node("Transpose", [flat], IntsAttr("perm", 0, 2, 1));
 
@@ -60,13 +60,13 @@ public static class ClipGraphs
 
         var classState = g.Node("Gather", [x, g.ConstScalarInt64(0)], IntAttr("axis", 1));
         var pooled = LayerNorm(g, weights, "vision.post_layernorm", classState, width);
-        Projection(g, weights, "visual_projection", pooled, width, "image_embeds");
-        g.Output("image_embeds", DataType.Float, "batch_size", ClipArchitecture.EmbeddingDimension);
+        Projection(g, weights, "visual_projection", pooled, width, arch.EmbeddingDimension, "image_embeds");
+        g.Output("image_embeds", DataType.Float, "batch_size", arch.EmbeddingDimension);
         return (Wrap(g.Graph), g.ParameterCount);
     }
 
     /// <summary>
-    /// Builds <c>input_ids</c> int64 [N, sequence_length <= 77] -> <c>text_embeds</c> [N,512], pooled at the highest
+    /// Builds <c>input_ids</c> int64 [N, sequence_length <= 77] -> <c>text_embeds</c> [N,D], pooled at the highest
     /// id. As the Hugging Face / Xenova exports, position embeddings and the causal mask are sliced to the input's
     /// length, so a short text costs a fraction of a 77-token one.
     /// </summary>
@@ -102,8 +102,8 @@ public static class ClipGraphs
         // CLIP pools at <|endoftext|>, which has the highest id in the vocabulary.
         var endPosition = g.Node("ArgMax", ["input_ids"], IntAttr("axis", -1), IntAttr("keepdims", 1));
         var pooled = g.Node("GatherND", [x, endPosition], IntAttr("batch_dims", 1));
-        Projection(g, weights, "text_projection", pooled, width, "text_embeds");
-        g.Output("text_embeds", DataType.Float, "batch_size", ClipArchitecture.EmbeddingDimension);
+        Projection(g, weights, "text_projection", pooled, width, arch.EmbeddingDimension, "text_embeds");
+        g.Output("text_embeds", DataType.Float, "batch_size", arch.EmbeddingDimension);
         return (Wrap(g.Graph), g.ParameterCount);
     }
 
@@ -163,11 +163,11 @@ public static class ClipGraphs
         return g.Node("Add", [g.Node("MatMul", [x, weight]), bias]);
     }
 
-    private static void Projection(OnnxGraphBuilder g, WeightSource weights, string name, string x, int width, string output)
+    private static void Projection(OnnxGraphBuilder g, WeightSource weights, string name, string x, int width, int dimension, string output)
     {
         var weight = g.Weight($"{name}.weight",
-            weights.Uniform($"{name}.weight", (long)width * ClipArchitecture.EmbeddingDimension, 1 / Math.Sqrt(width)),
-            width, ClipArchitecture.EmbeddingDimension);
+            weights.Uniform($"{name}.weight", (long)width * dimension, 1 / Math.Sqrt(width)),
+            width, dimension);
         g.NodeNamed("MatMul", output, [x, weight]);
     }
 

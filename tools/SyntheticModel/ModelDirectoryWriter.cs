@@ -38,7 +38,7 @@ public static class ModelDirectoryWriter
             w.WriteString("tokenizer_class", "CLIPTokenizer");
             w.WriteEndObject();
         });
-        WriteJson(Path.Combine(directory, "preprocessor_config.json"), WritePreprocessorConfig);
+        WriteJson(Path.Combine(directory, "preprocessor_config.json"), w => WritePreprocessorConfig(w, arch.ImageSize));
         WriteJson(Path.Combine(directory, "config.json"), w => WriteModelConfig(w, arch, seed, bpeMergesGzip is not null));
 
         var (vision, visionParameters) = ClipGraphs.Vision(arch, weights);
@@ -61,15 +61,17 @@ public static class ModelDirectoryWriter
     private static void WriteModelConfig(Utf8JsonWriter w, ClipArchitecture arch, ulong seed, bool realTokenizer)
     {
         w.WriteStartObject();
+        // As a Hugging Face export's config names its model; the tiny presets name none (the service then names them by geometry).
+        if (arch.HubName is { } hubName) w.WriteString("_name_or_path", hubName);
         w.WriteString("model_type", "clip");
-        w.WriteNumber("projection_dim", ClipArchitecture.EmbeddingDimension);
+        w.WriteNumber("projection_dim", arch.EmbeddingDimension);
         w.WriteStartObject("vision_config");
         w.WriteNumber("hidden_size", arch.VisionWidth);
         w.WriteNumber("intermediate_size", 4 * arch.VisionWidth);
         w.WriteNumber("num_hidden_layers", arch.VisionLayers);
         w.WriteNumber("num_attention_heads", arch.VisionHeads);
-        w.WriteNumber("patch_size", ClipArchitecture.PatchSize);
-        w.WriteNumber("image_size", ClipArchitecture.ImageSize);
+        w.WriteNumber("patch_size", arch.PatchSize);
+        w.WriteNumber("image_size", arch.ImageSize);
         w.WriteString("hidden_act", "quick_gelu");
         w.WriteEndObject();
         w.WriteStartObject("text_config");
@@ -90,12 +92,12 @@ public static class ModelDirectoryWriter
         w.WriteEndObject();
     }
 
-    private static void WritePreprocessorConfig(Utf8JsonWriter w)
+    private static void WritePreprocessorConfig(Utf8JsonWriter w, int imageSize)
     {
         w.WriteStartObject();
         w.WriteStartObject("crop_size");
-        w.WriteNumber("height", ClipArchitecture.ImageSize);
-        w.WriteNumber("width", ClipArchitecture.ImageSize);
+        w.WriteNumber("height", imageSize);
+        w.WriteNumber("width", imageSize);
         w.WriteEndObject();
         w.WriteBoolean("do_center_crop", true);
         w.WriteBoolean("do_convert_rgb", true);
@@ -112,7 +114,7 @@ public static class ModelDirectoryWriter
         w.WriteNumber("resample", 3);
         w.WriteNumber("rescale_factor", 1 / 255.0);
         w.WriteStartObject("size");
-        w.WriteNumber("shortest_edge", ClipArchitecture.ImageSize);
+        w.WriteNumber("shortest_edge", imageSize);
         w.WriteEndObject();
         w.WriteEndObject();
     }

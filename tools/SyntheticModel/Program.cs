@@ -27,18 +27,29 @@ for (var i = 0; i < args.Length; i++)
             break;
         default:
             Console.Error.WriteLine($"unknown argument {args[i]}");
-            Console.Error.WriteLine("usage: SyntheticModel --preset vit-b32|tiny --seed N --out DIR [--bpe bpe_simple_vocab_16e6.txt.gz] [--variants fp32,quantized,fp16]");
+            Console.Error.WriteLine("usage: SyntheticModel --preset vit-b32|vit-b16|vit-l14|vit-l14-336|tiny|tiny-b16|tiny-l14-336 --seed N --out DIR [--bpe bpe_simple_vocab_16e6.txt.gz] [--variants fp32,quantized,fp16]");
             return 2;
     }
 }
 
 if (output.Length == 0)
 {
-    Console.Error.WriteLine("usage: SyntheticModel --preset vit-b32|tiny --seed N --out DIR [--bpe bpe_simple_vocab_16e6.txt.gz] [--variants fp32,quantized,fp16]");
+    Console.Error.WriteLine("usage: SyntheticModel --preset vit-b32|vit-b16|vit-l14|vit-l14-336|tiny|tiny-b16|tiny-l14-336 --seed N --out DIR [--bpe bpe_simple_vocab_16e6.txt.gz] [--variants fp32,quantized,fp16]");
     return 2;
 }
 
-var model = ModelDirectoryWriter.Write(ClipArchitecture.FromPreset(preset), seed, output, bpe, variants);
+ClipArchitecture architecture;
+try
+{
+    architecture = ClipArchitecture.FromPreset(preset);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine(e.Message.Split(" (Parameter")[0]);
+    return 2;
+}
+
+var model = ModelDirectoryWriter.Write(architecture, seed, output, bpe, variants);
 long Size(string name) => new FileInfo(Path.Combine(output, "onnx", name)).Length;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"wrote {output} ({preset}, seed {seed}) in {model.Elapsed.TotalSeconds:F1} s: " +

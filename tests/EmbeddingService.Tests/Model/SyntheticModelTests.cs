@@ -137,6 +137,39 @@ public sealed class SyntheticModelTests(TinyModelFixture tiny)
         Assert.Equal(Hash(Path.Combine(first.Path, "onnx", "text_model.onnx")), Hash(Path.Combine(second.Path, "onnx", "text_model.onnx")));
     }
 
+    /// <summary>
+    /// The rest of the family at full size: the parameter counts of OpenAI's ViT-B/16, ViT-L/14 and ViT-L/14@336 (the
+    /// graphs are built, not written: L/14 is 1.7 GB; the benchmark writes and runs them).
+    /// </summary>
+    [Theory]
+    [InlineData("vit-b16", 86_192_640, 63_428_096)]
+    [InlineData("vit-l14", 303_966_208, 123_650_304)]
+    [InlineData("vit-l14-336", 304_293_888, 123_650_304)]
+    public void Full_size_presets_have_their_models_parameter_counts(string preset, long vision, long text)
+    {
+        var arch = ClipArchitecture.FromPreset(preset);
+        Assert.Equal(vision, ClipGraphs.Vision(arch, new WeightSource(1)).Parameters);
+        Assert.Equal(text, ClipGraphs.Text(arch, new WeightSource(1)).Parameters);
+    }
+
+    /// <summary>The tiny presets of the other geometries load, and the service names them from their geometry (their configs name no model).</summary>
+    [Theory]
+    [InlineData("tiny-b16", "CLIP-ViT-B/16", 512, 224, 16)]
+    [InlineData("tiny-l14-336", "CLIP-ViT-L/14@336", 768, 336, 14)]
+    public void Tiny_presets_of_each_geometry_load_with_their_dimension_input_and_name(string preset, string name, int dimension, int input, int patch)
+    {
+        using var directory = new TempDirectory(preset);
+        ModelDirectoryWriter.Write(ClipArchitecture.FromPreset(preset), 1, directory.Path);
+        using var model = Models.Load(directory.Path);
+        Assert.Equal(new EmbeddingService.Model.ModelCard(name, dimension, input, patch), model.Card);
+        Assert.Equal(dimension, model.Vision.Dimension);
+        Assert.Equal(dimension, model.Text.Dimension);
+        Assert.Equal(3 * input * input, model.Vision.ItemLength);
+        var output = new float[dimension];
+        model.Vision.Embed(new float[model.Vision.ItemLength], 1, output);
+        Assert.Equal(1f, System.Numerics.Tensors.TensorPrimitives.Norm(output), 4);
+    }
+
     /// <summary>Parameters are the float initializers of the file, counted from the ONNX protobuf itself.</summary>
     private static long CountParameters(string path)
     {
