@@ -13,7 +13,7 @@ internal static class PreprocessingBench
         var pixels = new float[preprocessor.OutputLength];
         foreach (var (name, bytes) in images)
         {
-            foreach (var factor in new[] { 0.0, new ImagingOptions().FastDecodeFactor })
+            foreach (var factor in new[] { 0.0, new ImagingOptions().FastDecodeFactorFor(224) })
             {
                 var decoder = new ImageDecoder(new ImagingOptions { FastDecodeFactor = factor });
                 void Once()

@@ -100,8 +100,8 @@ public sealed class ImageDecoder(ImagingOptions options)
     }
 
     private SKSizeI DecodedSize(SKCodec codec, int minimumShortSide) =>
-        options.FastDecodeFactor > 0 && minimumShortSide > 0 && codec.EncodedFormat == SKEncodedImageFormat.Jpeg
-            ? SmallestJpegScale(codec, (int)Math.Ceiling(minimumShortSide * options.FastDecodeFactor))
+        options.FastDecodeFactorFor(minimumShortSide) is > 0 and var factor && minimumShortSide > 0 && codec.EncodedFormat == SKEncodedImageFormat.Jpeg
+            ? SmallestJpegScale(codec, (int)Math.Ceiling(minimumShortSide * factor))
             : new SKSizeI(codec.Info.Width, codec.Info.Height);
 
     private static ImageRejectedException Unreadable(ReadOnlySpan<byte> data) => ImageFormatSniffer.Name(data) switch

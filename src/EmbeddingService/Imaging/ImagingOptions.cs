@@ -12,12 +12,19 @@ public sealed class ImagingOptions
 
     /// <summary>
     /// JPEGs are decoded at the smallest DCT scale (1/8 steps) whose short side stays at least this many times
-    /// the model's input side; 0 decodes every image at full size, exactly as the reference pipeline does.
-    /// 4 is the smallest factor that keeps the reference fidelity on a 12-megapixel photo (docs/decisions.md).
+    /// the model's input side; 0 decodes every image at full size, exactly as the reference pipeline does. Unset,
+    /// <see cref="FastDecodeFactorFor"/> picks the smallest factor that keeps the reference fidelity on a
+    /// 12-megapixel photo at the model's input size (docs/decisions.md).
     /// </summary>
     [ConfigurationKeyName("FAST_DECODE_FACTOR")]
     [Range(0.0, 64.0)]
-    public double FastDecodeFactor { get; set; } = 4;
+    public double? FastDecodeFactor { get; set; }
+
+    /// <summary>
+    /// FAST_DECODE_FACTOR, else 4 for inputs up to 224 px and 6 above: on the 4032x3024 photo, 4 decodes at 3/8 for 224
+    /// (max |diff| 0.015) but at 4/8 for 336 (0.029, past the 0.02 bound); 6 decodes at 6/8 for 336 (0.015).
+    /// </summary>
+    public double FastDecodeFactorFor(int inputSide) => FastDecodeFactor ?? (inputSide > 224 ? 6 : 4);
 
     /// <summary>
     /// Decoded pixels all requests together may hold (RGBA, counted twice while EXIF orientation makes an upright

@@ -12,7 +12,7 @@ public sealed class FastDecodeFidelityTests(ITestOutputHelper output)
     [SharedDataFact]
     public void The_default_fast_decode_keeps_the_reference_fidelity_on_the_large_photo()
     {
-        var factor = new ImagingOptions().FastDecodeFactor;
+        var factor = new ImagingOptions().FastDecodeFactorFor(224);
         Assert.True(factor > 0, "fast decoding is on by default");
         var expected = SharedData.ReadPixels(LargePhoto);
         var actual = ReferencePipelineTests.Preprocess(LargePhoto, factor);

@@ -28,7 +28,7 @@ public sealed class ReferencePipelineTests(ITestOutputHelper output)
     [MemberData(nameof(Images))]
     public void Preprocessed_pixels_match_the_reference(string image)
     {
-        var actual = Preprocess(image, new ImagingOptions().FastDecodeFactor);
+        var actual = Preprocess(image, new ImagingOptions().FastDecodeFactorFor(224));
         var expected = SharedData.ReadPixels(image);
         Assert.Equal(expected.Length, actual.Length);
         var (max, mean) = Differences(expected, actual);
@@ -53,7 +53,7 @@ public sealed class ReferencePipelineTests(ITestOutputHelper output)
         var worst = 0.0;
         foreach (var (image, reference) in expected)
         {
-            var pixels = Preprocess(image, new ImagingOptions().FastDecodeFactor);
+            var pixels = Preprocess(image, new ImagingOptions().FastDecodeFactorFor(224));
             var embedding = new float[512];
             model.Vision.Embed(pixels, 1, embedding);
             var distance = 1 - Models.Cosine(reference, embedding);
@@ -65,9 +65,9 @@ public sealed class ReferencePipelineTests(ITestOutputHelper output)
         Assert.InRange(worst, 0, 1e-5);
     }
 
-    internal static float[] Preprocess(string image, double fastDecodeFactor)
+    internal static float[] Preprocess(string image, double fastDecodeFactor, PreprocessorSettings? model = null)
     {
-        var settings = PreprocessorSettings.Read(Path.Combine(SharedData.ReferenceModel, "preprocessor_config.json"));
+        var settings = model ?? PreprocessorSettings.Read(Path.Combine(SharedData.ReferenceModel, "preprocessor_config.json"));
         var decoder = new ImageDecoder(new ImagingOptions { FastDecodeFactor = fastDecodeFactor });
         var preprocessor = new ClipImagePreprocessor(settings);
         using var decoded = decoder.Decode(File.ReadAllBytes(SharedData.Image(image)), settings.ShortestEdge);
