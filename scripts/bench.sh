@@ -5,6 +5,7 @@
 # --focus, --text, --storage, --hostile, --variants (fp32 vs int8 vs fp16), --operations (/metrics, SIGTERM) run one part;
 # --layout [--items N --queries N --layouts vector,halfvec] compares the store's layouts (column type, vector index).
 # --indexing: the index command as one process, as two shards at once and from a manifest of URLs, against the service.
+# --family [--presets vit-b32,vit-b16,vit-l14,vit-l14-336]: each CLIP model at full size, fp32 and int8 (the README's model table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dotnet build bench/EmbeddingService.Bench -c Release --nologo -v quiet

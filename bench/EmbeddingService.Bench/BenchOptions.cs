@@ -9,6 +9,12 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
     /// <summary>--indexing: the index command as one process, as shards, from a manifest of URLs.</summary>
     public bool IndexingOnly { get; init; }
 
+    /// <summary>--family: the CLIP family's full-size presets, fp32 and int8 (<see cref="Presets"/>, or all four).</summary>
+    public bool FamilyOnly { get; init; }
+
+    /// <summary>Only these presets (--presets vit-b32,vit-l14).</summary>
+    public string[]? Presets { get; init; }
+
     /// <summary>Items of the store benchmarks (--items).</summary>
     public int Items { get; init; } = 1_000_000;
 
@@ -34,7 +40,8 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
         var variantsOnly = false;
         var operationsOnly = false;
         var hostile = 10_000;
-        bool layout = false, indexing = false;
+        bool layout = false, indexing = false, family = false;
+        string[]? presets = null;
         int items = 1_000_000, queries = 200;
         string[]? layouts = null;
         for (var i = 0; i < args.Length; i++)
@@ -55,10 +62,12 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
                 case "--hostile-requests": hostile = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--layout": layout = true; break;
                 case "--indexing": indexing = true; break;
+                case "--family": family = true; break;
+                case "--presets": presets = Next().Split(','); break;
                 case "--items": items = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--queries": queries = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--layouts": layouts = Next().Split(','); break;
-                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus --hostile --text --storage --variants --operations --hostile-requests N --layout --indexing --items N --queries N --layouts NAME,...");
+                default: throw new ArgumentException($"unknown argument {args[i]}; use --model DIR --seconds N --soak N --intra-op-threads N --focus --hostile --text --storage --variants --operations --hostile-requests N --layout --indexing --family --presets NAME,... --items N --queries N --layouts NAME,...");
             }
         }
 
@@ -66,6 +75,8 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
         {
             LayoutOnly = layout,
             IndexingOnly = indexing,
+            FamilyOnly = family,
+            Presets = presets,
             Items = items,
             Queries = queries,
             Layouts = layouts,

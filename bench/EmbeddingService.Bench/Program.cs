@@ -30,8 +30,10 @@ var serviceSettings = Environment.GetEnvironmentVariables().Keys.Cast<string>()
     .Where(k => k is "LOG_LEVEL" or "LOG_FORMAT" or "INFERENCE_WORKERS" or "MAX_BATCH_SIZE" or "BATCH_TIMEOUT_MS" or "MAX_CONCURRENT_DECODES" or "INTRA_OP_THREADS" or "FAST_DECODE_FACTOR" or "MAX_QUEUE_DEPTH"
         or "INTRA_OP_SPINNING" or "ORT_PREPACKING" or "MAX_DECODE_MEGAPIXELS" or "MAX_UPLOAD_MEMORY_MB" or "MAX_CONCURRENT_UPLOADS")
     .ToDictionary(k => k, k => Environment.GetEnvironmentVariable(k)!);
-if (options.HostileOnly || options.TextOnly || options.StorageOnly || options.VariantsOnly || options.OperationsOnly || options.LayoutOnly || options.IndexingOnly)
+if (options.HostileOnly || options.TextOnly || options.StorageOnly || options.VariantsOnly || options.OperationsOnly || options.LayoutOnly || options.IndexingOnly
+    || options.FamilyOnly)
 {
+    if (options.FamilyOnly) await FamilyBench.RunAsync(options, small, serviceSettings, report);
     if (options.IndexingOnly) await IndexingBench.RunAsync(options, modelDirectory, phone, serviceSettings, report);
     if (options.LayoutOnly) await LayoutBench.RunAsync(options, report);
     if (options.OperationsOnly) await OperationsBench.RunAsync(options, modelDirectory, small, serviceSettings, report);

@@ -98,7 +98,7 @@ internal static class VariantBench
     }
 
     /// <summary>Writes a variant the model directory lacks, with the service's own quantize command.</summary>
-    private static void EnsureVariant(string modelDirectory, string variant, Report report)
+    internal static void EnsureVariant(string modelDirectory, string variant, Report report)
     {
         if (File.Exists(Path.Combine(modelDirectory, "onnx", $"vision_model_{variant}.onnx")) && File.Exists(Path.Combine(modelDirectory, "onnx", $"text_model_{variant}.onnx")))
         {
