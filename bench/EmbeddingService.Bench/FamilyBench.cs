@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.Http.Headers;
-using System.Text.Json;
 using EmbeddingService.Model;
 using SyntheticModel;
 
@@ -35,7 +34,7 @@ internal static class FamilyBench
             var seconds = options.Seconds * scale;
             var fp32 = await MeasureAsync(options, directory, ModelVariant.Fp32, image, seconds, settings);
             var int8 = await MeasureAsync(options, directory, ModelVariant.Quantized, image, seconds, settings);
-            var worst = fp32.Vectors.Zip(int8.Vectors, Distance).Max();
+            var worst = fp32.Vectors.Zip(int8.Vectors, VariantBench.Distance).Max();
             report.Add($"{card.Name} ({card.Dimension}-d, {card.ImageSize} px, {arch.PatchesPerSide}x{arch.PatchesPerSide} patches)",
                 $"{Report.F(fp32.One)} / {Report.F(fp32.Eight)} img/s", Report.F(fp32.OneP50), "", "",
                 $"fp32 at 1 / 8 clients; RSS {Report.F(fp32.Rss, 0)} MiB (peak {Report.F(fp32.Peak, 0)}); start {Report.F(fp32.Start, 1)} s; " +
@@ -72,26 +71,9 @@ internal static class FamilyBench
             var file = new ByteArrayContent(await File.ReadAllBytesAsync(path));
             file.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             form.Add(file, "file", Path.GetFileName(path));
-            using var response = await http.PostAsync(new Uri(service, "/embed-image"), form);
-            response.EnsureSuccessStatusCode();
-            using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-            vectors.Add([.. document.RootElement.GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle())]);
+            vectors.Add(await VariantBench.EmbeddingAsync(await http.PostAsync(new Uri(service, "/embed-image"), form)));
         }
 
         return vectors;
-    }
-
-    // In double, so a difference of 1e-7 is not rounding.
-    private static double Distance(float[] a, float[] b)
-    {
-        double dot = 0, aa = 0, bb = 0;
-        for (var i = 0; i < a.Length; i++)
-        {
-            dot += (double)a[i] * b[i];
-            aa += (double)a[i] * a[i];
-            bb += (double)b[i] * b[i];
-        }
-
-        return 1 - (dot / Math.Sqrt(aa * bb));
     }
 }

@@ -178,7 +178,7 @@ internal static class VariantBench
         });
     }
 
-    private static async Task<float[]> EmbeddingAsync(HttpResponseMessage response)
+    internal static async Task<float[]> EmbeddingAsync(HttpResponseMessage response)
     {
         using (response)
         {
@@ -188,8 +188,8 @@ internal static class VariantBench
         }
     }
 
-    // In double, so a difference of 1e-7 is not rounding.
-    private static double Distance(float[] a, float[] b)
+    /// <summary>1 - cos, in double, so a difference of 1e-7 is not rounding.</summary>
+    internal static double Distance(float[] a, float[] b)
     {
         double dot = 0, aa = 0, bb = 0;
         for (var i = 0; i < a.Length; i++)

@@ -30,8 +30,8 @@ public sealed class ServiceMetrics
         _refused = meter.CreateCounter<long>("embedding.requests.refused", "{request}", "Requests refused for capacity, limits or shutdown, by reason");
         _uploaded = meter.CreateCounter<long>("embedding.upload.received", "By", "Bytes of uploaded files received");
         meter.CreateObservableGauge("embedding.queue.depth", () => QueueDepths(model), "{request}", "Requests admitted and not yet running, per tower");
-        meter.CreateObservableGauge("embedding.model.loaded", () => model.Status == ModelStatus.Ready ? 1 : 0, "{model}",
-            "1 once the model is loaded and serving, 0 while it loads or if it failed");
+        meter.CreateObservableGauge("embedding.model.loaded", () => ModelLoaded(model), "{model}",
+            "1 once the model is loaded and serving, 0 while it loads or if it failed; labelled with the model's name and dimension once known");
         // A constant 1 whose labels say which CPU the other figures came from (the "info" metric pattern).
         var cpu = Cpu.CpuFeatures.Current;
         var cpuTags = new KeyValuePair<string, object?>[]
@@ -56,6 +56,10 @@ public sealed class ServiceMetrics
     public void Received(long bytes) => _uploaded.Add(bytes);
 
     public void Refused(string reason) => _refused.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    private static Measurement<int> ModelLoaded(ModelState model) => model.Card is { } card
+        ? new(model.Status == ModelStatus.Ready ? 1 : 0, new KeyValuePair<string, object?>("model", card.Name), new KeyValuePair<string, object?>("dimension", card.Dimension))
+        : new(0);
 
     private static IEnumerable<Measurement<int>> QueueDepths(ModelState model)
     {

@@ -70,6 +70,29 @@ public sealed partial class DeploymentTests(TinyModelFixture tiny)
     }
 
     /// <summary>
+    /// The ViT-L/14@336 overlay: it patches this deployment, names a repository the service reads as that model, and
+    /// gives the memory the generated full-size model was measured to need (README, Model).
+    /// </summary>
+    [Fact]
+    public void The_large_model_overlay_patches_the_deployment_with_the_models_repository_and_memory()
+    {
+        var overlay = Assert.Single(Documents(Path.Combine(Root, "deploy", "kubernetes", "large-model", "kustomization.yaml")));
+        Assert.Equal([".."], ((List<object>)overlay["resources"]).Cast<string>());
+        var deployment = Documents(Path.Combine(Root, "deploy", "kubernetes", "deployment.yaml")).Single();
+        var patch = (Dictionary<object, object>)((List<object>)overlay["patches"]).Single();
+        Assert.Equal(Text(deployment, "metadata", "name"), Text(patch, "target", "name"));
+        var operations = new DeserializerBuilder().Build().Deserialize<List<Dictionary<object, object>>>((string)patch["patch"]);
+        var repository = operations.Select(o => o["value"]).OfType<Dictionary<object, object>>().Single(v => v.TryGetValue("name", out var n) && (string)n == "MODEL_REPO");
+        Assert.Equal("CLIP-ViT-L/14@336", EmbeddingService.Model.ModelCard.OpenAiName((string)repository["value"]));
+        var resources = operations.Single(o => (string)o["path"] == "/spec/template/spec/containers/0/resources");
+        Assert.True(Mebibytes(Text((Dictionary<object, object>)resources["value"], "limits", "memory")) >= LargeModelPeakMiB);
+        Assert.True(Mebibytes(Text((Dictionary<object, object>)resources["value"], "requests", "memory")) >= LargeModelPeakMiB);
+    }
+
+    /// <summary>ViT-L/14@336 fp32 at its peak under 8 clients (scripts/bench.sh --family, README's model table).</summary>
+    private const int LargeModelPeakMiB = 3082;
+
+    /// <summary>
     /// The indexing Job: Indexed, N pods for N shards, the same database secret as the service, a failure policy that
     /// follows the command's exit codes, and arguments the command line takes (run for real, shard 0 in for Kubernetes).
     /// </summary>

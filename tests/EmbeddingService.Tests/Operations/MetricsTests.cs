@@ -54,7 +54,7 @@ public sealed class MetricsTests(TinyModelFixture tiny)
             """embedding_image_decode_duration_seconds_count{otel_scope_name="EmbeddingService",format="png"} 3""",
             """embedding_queue_depth{otel_scope_name="EmbeddingService",tower="vision"} 0""",
             """embedding_requests_refused_total{otel_scope_name="EmbeddingService",reason="rate_limited"} 1""",
-            """embedding_model_loaded{otel_scope_name="EmbeddingService"} 1""",
+            """embedding_model_loaded{otel_scope_name="EmbeddingService",dimension="512",model="CLIP-ViT-B/32"} 1""",
             "embedding_upload_received_bytes_total{",
         ];
         foreach (var line in expected)
