@@ -100,29 +100,36 @@ public sealed class ModelFamilyTests(ITestOutputHelper output)
         Assert.InRange(mean, 0, 0.002);
     }
 
-    /// <summary>int8 of each geometry, written by the quantize command on this CPU, within 1e-3 of its fp32 on the shared images, through the service.</summary>
+    /// <summary>
+    /// int8 and fp16 of each geometry, written by the quantize command on this CPU, within 1e-3 of its fp32 on the
+    /// shared images, through the service.
+    /// </summary>
     [SharedDataTheory]
     [MemberData(nameof(Members))]
-    public async Task Int8_of_each_model_stays_within_1e_3_of_its_fp32(string member, string name, int dimension, int input)
+    public async Task Int8_and_fp16_of_each_model_stay_within_1e_3_of_its_fp32(string member, string name, int dimension, int input)
     {
         _ = input;
         using var copy = TempDirectory.CopyOf(Path.Combine(SharedData.Family(member), "model"));
         Assert.Equal(0, QuantizeCommand.Run(["--dir", copy.Path]));
+        Assert.Equal(0, QuantizeCommand.Run(["--dir", copy.Path, "--variant", "fp16"]));
         await using var fp32 = new ServiceFactory(Settings(copy.Path));
-        await using var int8 = new ServiceFactory(new Dictionary<string, string>(Settings(copy.Path)) { ["MODEL_VARIANT"] = "quantized" });
         using var fp32Client = await fp32.StartedClientAsync();
-        using var int8Client = await int8.StartedClientAsync();
-        var worst = 0.0;
-        foreach (var image in SharedData.ReferenceImages)
+        foreach (var variant in new[] { "quantized", "fp16" })
         {
-            var bytes = File.ReadAllBytes(SharedData.Image(image));
-            var a = await EmbedAsync(fp32Client, bytes, dimension);
-            var b = await EmbedAsync(int8Client, bytes, dimension);
-            worst = Math.Max(worst, 1 - Models.Cosine(a, b));
-        }
+            await using var other = new ServiceFactory(new Dictionary<string, string>(Settings(copy.Path)) { ["MODEL_VARIANT"] = variant });
+            using var otherClient = await other.StartedClientAsync();
+            var worst = 0.0;
+            foreach (var image in SharedData.ReferenceImages)
+            {
+                var bytes = File.ReadAllBytes(SharedData.Image(image));
+                var reference = await EmbedAsync(fp32Client, bytes, dimension);
+                var served = await EmbedAsync(otherClient, bytes, dimension);
+                worst = Math.Max(worst, 1 - Models.Cosine(reference, served));
+            }
 
-        output.WriteLine($"{name} int8 ({EmbeddingService.Cpu.CpuFeatures.Current.Describe()}): worst 1 - cos vs fp32 {worst:E2}");
-        Assert.InRange(worst, -1e-6, 1e-3);
+            output.WriteLine($"{name} {variant} ({EmbeddingService.Cpu.CpuFeatures.Current.Describe()}): worst 1 - cos vs fp32 {worst:E2}");
+            Assert.InRange(worst, -1e-6, 1e-3);
+        }
     }
 
     /// <summary>

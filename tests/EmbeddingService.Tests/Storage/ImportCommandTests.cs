@@ -11,14 +11,42 @@ namespace EmbeddingService.Tests.Storage;
 /// </summary>
 public sealed class ImportCommandTests
 {
-    private static string Vector(int seed, float scale = 1)
+    private static string Vector(int seed, float scale = 1, int dimension = 512)
     {
         var random = new Random(seed);
-        return "[" + string.Join(",", Enumerable.Range(0, 512).Select(_ => ((float)((random.NextDouble() * 2) - 1) * scale).ToString("R", CultureInfo.InvariantCulture))) + "]";
+        return "[" + string.Join(",", Enumerable.Range(0, dimension).Select(_ => ((float)((random.NextDouble() * 2) - 1) * scale).ToString("R", CultureInfo.InvariantCulture))) + "]";
     }
 
     private static Task<(int ExitCode, string Output, string Error)> ImportAsync(string databaseUrl, params string[] arguments) =>
         Processes.RunAsync("dotnet", [Processes.ServiceAssembly(), "import", .. arguments], null, ("DATABASE_URL", databaseUrl));
+
+    /// <summary>
+    /// Vectors of another model: MODEL_REPO names it (no model directory needed: an OpenAI name says its dimension), the
+    /// store is made with its dimension, vectors of another width are named, and an import of ViT-B/32's vectors into
+    /// that store is refused.
+    /// </summary>
+    [DatabaseFact]
+    public async Task Vectors_of_the_model_model_repo_names_are_imported_with_its_dimension()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        using var folder = new TempDirectory("import-large");
+        var file = folder.Combine("vectors.jsonl");
+        await File.WriteAllLinesAsync(file, [
+            $"{{\"id\": \"a\", \"embedding\": {Vector(1, dimension: 768)}}}",
+            $"{{\"id\": \"b\", \"embedding\": {Vector(2)}}}",
+            $"{{\"id\": \"c\", \"embedding\": {Vector(3, dimension: 768)}}}"]);
+        var (exitCode, output, error) = await Processes.RunAsync("dotnet", [Processes.ServiceAssembly(), "import", file], null,
+            ("DATABASE_URL", database.Url), ("MODEL_REPO", "Xenova/clip-vit-large-patch14"), ("MODEL_DIR", folder.Combine("no-model-here")));
+        Assert.True(exitCode == 1, $"exit {exitCode}\n{output}\n{error}");
+        Assert.Contains("imported 2 (2 new, 0 replaced), skipped 0 unchanged, failed 1", output, StringComparison.Ordinal);
+        Assert.Contains("line 2: embedding has 512 numbers, not 768", output, StringComparison.Ordinal);
+        Assert.Equal("CLIP-ViT-L/14", await database.ScalarAsync<string>("SELECT value FROM store_info WHERE key = 'model'"));
+        Assert.Equal("768", await database.ScalarAsync<string>("SELECT value FROM store_info WHERE key = 'dimension'"));
+
+        var (refused, _, why) = await ImportAsync(database.Url, file);
+        Assert.Equal(3, refused);
+        Assert.Contains("model 'CLIP-ViT-L/14', this service runs 'CLIP-ViT-B/32'", why, StringComparison.Ordinal);
+    }
 
     [DatabaseFact]
     public async Task A_jsonl_file_is_imported_bad_lines_named_and_a_rerun_skips_what_is_stored()
