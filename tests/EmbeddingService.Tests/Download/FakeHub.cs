@@ -1,12 +1,8 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
+using EmbeddingService.Tests.Support;
 
 namespace EmbeddingService.Tests.Download;
 
@@ -42,15 +38,14 @@ public sealed class FakeHub : IAsyncDisposable
 
     public static async Task<FakeHub> StartAsync(string repository, string revision, Dictionary<string, byte[]> files)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        var hub = new FakeHub(app, files);
-        app.MapGet($"/{repository}/resolve/{revision}/{{**path}}", hub.Resolve);
-        app.MapGet("/blobs/{**path}", hub.Blob);
-        await app.StartAsync();
-        hub.Endpoint = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        FakeHub? hub = null;
+        var (_, endpoint) = await LocalWebServer.StartAsync(app =>
+        {
+            hub = new FakeHub(app, files);
+            app.MapGet($"/{repository}/resolve/{revision}/{{**path}}", hub.Resolve);
+            app.MapGet("/blobs/{**path}", hub.Blob);
+        });
+        hub!.Endpoint = endpoint;
         return hub;
     }
 

@@ -3,12 +3,7 @@ using System.Text.RegularExpressions;
 using EmbeddingService.Indexing;
 using EmbeddingService.Tests.Support;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace EmbeddingService.Tests.Storage;
 
@@ -180,20 +175,25 @@ public sealed partial class ShardedIndexingTests
 
         public static async Task<ImageServer> StartAsync()
         {
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.Logging.ClearProviders();
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
-            var app = builder.Build();
-            var server = new ImageServer(app);
+            ImageServer? server = null;
+            var (_, address) = await LocalWebServer.StartAsync(app => (server = new ImageServer(app)).Map(app));
+            server!.Address = address;
+            return server;
+        }
+
+        public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+
+        private void Map(WebApplication app)
+        {
             app.Use(async (context, next) =>
             {
-                server._hits.AddOrUpdate(context.Request.Path.Value!, 1, (_, n) => n + 1);
+                _hits.AddOrUpdate(context.Request.Path.Value!, 1, (_, n) => n + 1);
                 await next(context);
             });
             app.MapGet("/img/{name}", (string name) => Results.File(File.ReadAllBytes(SharedData.Image(name)), "image/png"));
             app.MapGet("/catalog/img/{name}", (string name) => Results.File(File.ReadAllBytes(SharedData.Image(name)), "image/png"));
-            app.MapGet("/catalog/manifest.jsonl", () => Results.Text(server.Manifest, "application/jsonl"));
-            app.MapGet("/flaky/{name}", (string name) => server.Hits($"/flaky/{name}") == 1
+            app.MapGet("/catalog/manifest.jsonl", () => Results.Text(Manifest, "application/jsonl"));
+            app.MapGet("/flaky/{name}", (string name) => Hits($"/flaky/{name}") == 1
                 ? Results.StatusCode(503)
                 : Results.File(File.ReadAllBytes(SharedData.Image(name)), "image/png"));
             app.MapGet("/redirect/{name}", (string name) => Results.Redirect($"/img/{name}"));
@@ -212,11 +212,6 @@ public sealed partial class ShardedIndexingTests
                 await context.Response.Body.FlushAsync();
                 await Task.Delay(Timeout.Infinite, context.RequestAborted);
             });
-            await app.StartAsync();
-            server.Address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            return server;
         }
-
-        public async ValueTask DisposeAsync() => await _app.DisposeAsync();
     }
 }
