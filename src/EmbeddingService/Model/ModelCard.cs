@@ -48,12 +48,9 @@ public sealed partial record ModelCard(string Name, int Dimension, int ImageSize
     {
         ArgumentNullException.ThrowIfNull(options);
         var files = options.Files;
-        if (File.Exists(files.PathOf(ModelFiles.Config)) && File.Exists(files.PathOf(ModelFiles.PreprocessorConfig))) return Read(files);
-        if (OpenAiName(options.Repository) is not { } name) return null;
-        var match = HubName().Match(options.Repository.TrimEnd('/'));
-        var dimension = match.Groups["size"].Value.ToUpperInvariant() switch { "BASE" => 512, "LARGE" => 768, _ => 1024 };
-        var input = match.Groups["input"].Success ? int.Parse(match.Groups["input"].Value, CultureInfo.InvariantCulture) : 224;
-        return new ModelCard(name, dimension, input, int.Parse(match.Groups["patch"].Value, CultureInfo.InvariantCulture));
+        return File.Exists(files.PathOf(ModelFiles.Config)) && File.Exists(files.PathOf(ModelFiles.PreprocessorConfig))
+            ? Read(files)
+            : OpenAiCard(options.Repository);
     }
 
     /// <exception cref="ModelDirectoryException">The config lacks the embedding dimension, or its input size is not the preprocessor's.</exception>
@@ -101,12 +98,19 @@ public sealed partial record ModelCard(string Name, int Dimension, int ImageSize
     }
 
     /// <summary>The model name of an OpenAI CLIP ViT's Hugging Face name or repository (<c>Xenova/clip-vit-base-patch16</c>), else null.</summary>
-    public static string? OpenAiName(string? nameOrPath)
+    public static string? OpenAiName(string? nameOrPath) => OpenAiCard(nameOrPath)?.Name;
+
+    /// <summary>What an OpenAI CLIP ViT's name says: its size gives the dimension (base 512, large 768, huge 1024), its patch and input.</summary>
+    private static ModelCard? OpenAiCard(string? nameOrPath)
     {
         if (nameOrPath is not { Length: > 0 } || HubName().Match(nameOrPath.TrimEnd('/')) is not { Success: true } match) return null;
-        var size = match.Groups["size"].Value.ToUpperInvariant()[0];
-        var input = match.Groups["input"].Success ? "@" + match.Groups["input"].Value : string.Empty;
-        return $"CLIP-ViT-{size}/{match.Groups["patch"].Value}{input}";
+        var size = match.Groups["size"].Value.ToUpperInvariant();
+        var patch = match.Groups["patch"].Value;
+        var input = match.Groups["input"];
+        return new ModelCard($"CLIP-ViT-{size[0]}/{patch}{(input.Success ? "@" + input.Value : string.Empty)}",
+            size switch { "BASE" => 512, "LARGE" => 768, _ => 1024 },
+            input.Success ? int.Parse(input.Value, CultureInfo.InvariantCulture) : 224,
+            int.Parse(patch, CultureInfo.InvariantCulture));
     }
 
     [GeneratedRegex(@"(?:^|/)clip-vit-(?<size>base|large|huge)-patch(?<patch>\d+)(?:-(?<input>\d+))?$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
