@@ -76,8 +76,27 @@ public static class ServiceCommands
         }
 
         // The server drains on SIGTERM and the indexer stops cleanly on the first Ctrl-C, each by its own handler:
-        // System.CommandLine's own handling (cancel, then end the process after 2 s) is switched off.
-        return await result.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
+        // System.CommandLine's own handling (cancel, then end the process after 2 s) is switched off. A setting of the
+        // wrong form or range found by a command (options are validated when first read) is one sentence and exit 2,
+        // as for the server (ServiceRunner), not the library's stack trace.
+        try
+        {
+            return await result.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (ServiceRunner.IsConfigurationError(e))
+        {
+            return ServiceRunner.ExplainConfigurationError(e);
+        }
+        catch (OperationCanceledException)
+        {
+            return ExitCodes.Interrupted;
+        }
+        catch (Exception e)
+        {
+            // What the library's handler did for anything else: the exception, exit 1.
+            await Console.Error.WriteLineAsync($"Unhandled exception: {e}");
+            return ExitCodes.Failed;
+        }
     }
 
     /// <summary>A number in its range, or a parse error that says what the option takes.</summary>

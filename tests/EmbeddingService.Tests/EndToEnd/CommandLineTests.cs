@@ -40,6 +40,20 @@ public sealed class CommandLineTests
         Assert.DoesNotContain("Now listening", output, StringComparison.Ordinal);
     }
 
+    /// <summary>A setting of the wrong form, read by a command rather than the server: the same sentence and exit code 2, no stack trace.</summary>
+    [Theory]
+    [InlineData("MODEL_REPO", "bad repo", "MODEL_REPO must be a Hugging Face repository 'owner/name'")]
+    [InlineData("DOWNLOAD_ATTEMPTS", "0", "DownloadAttempts must be between 1 and 20")]
+    public async Task A_bad_setting_read_by_a_command_is_one_sentence_and_exit_code_2(string setting, string value, string said)
+    {
+        using var directory = new TempDirectory("no-model");
+        var (exitCode, _, error) = await Processes.RunAsync("dotnet", [Processes.ServiceAssembly(), "download-model", "--dir", directory.Path], null, (setting, value));
+        Assert.Equal(2, exitCode);
+        Assert.StartsWith("The configuration is not valid:", error, StringComparison.Ordinal);
+        Assert.Contains(said, error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+    }
+
     private static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
     {
         // A port nobody listens on: were the server to start by mistake, it would not collide with anything.
