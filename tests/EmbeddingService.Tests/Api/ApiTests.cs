@@ -214,17 +214,7 @@ public sealed class ApiTests
     }
 }
 
-/// <summary>
-/// Allocation measured over the whole test process: its tests run alone, so other tests' allocations, which the count
-/// cannot tell apart, are not in it.
-/// </summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class AllocationMeasurementGroup
-{
-    public const string Name = "allocation measurements";
-}
-
-[Collection(AllocationMeasurementGroup.Name)]
+[Collection(ProcessWideMeasurementGroup.Name)]
 public sealed class HeaderRefusalAllocationTests
 {
     /// <summary>A 100,000 x 100,000 PNG header (40 GB as RGBA) is refused without decoding or allocating it.</summary>

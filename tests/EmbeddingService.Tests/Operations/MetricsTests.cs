@@ -5,8 +5,8 @@ using EmbeddingService.Tests.Support;
 
 namespace EmbeddingService.Tests.Operations;
 
-/// <summary>/metrics in Prometheus' text format after real traffic.</summary>
-[Collection(TinyModelGroup.Name)]
+/// <summary>/metrics in Prometheus' text format after real traffic (alone: its counts are exact).</summary>
+[Collection(ProcessWideMeasurementGroup.Name)]
 public sealed class MetricsTests(TinyModelFixture tiny)
 {
     [Fact]

@@ -28,6 +28,17 @@ public sealed class TinyModelGroup : ICollectionFixture<TinyModelFixture>
     public const string Name = "tiny model";
 }
 
+/// <summary>
+/// Tests that measure across the whole test process (its allocations; the metrics, whose exporter listens to every
+/// meter of the service's name, so every in-process service's): they run alone, so other tests' counts, which the
+/// measurement cannot tell apart, are not in it.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ProcessWideMeasurementGroup : ICollectionFixture<TinyModelFixture>
+{
+    public const string Name = "process-wide measurements";
+}
+
 public static class Models
 {
     public static ModelLoader Loader(int threads = 1) =>
