@@ -40,14 +40,14 @@ public static class ApiDocs
 
     /// <summary>A JSON body with named examples, so the docs page shows requests that work.</summary>
     public static RouteHandlerBuilder WithRequestExamples(this RouteHandlerBuilder builder, string one, string batch) =>
+        builder.WithRequestExamples(("single", one), ("batch", batch));
+
+    /// <summary>A JSON body with these named examples.</summary>
+    public static RouteHandlerBuilder WithRequestExamples(this RouteHandlerBuilder builder, params (string Name, string Json)[] examples) =>
         builder.AddOpenApiOperationTransformer((operation, _, _) =>
         {
             var body = Body("application/json", new OpenApiSchema { Type = JsonSchemaType.Object });
-            body.Content!["application/json"].Examples = new Dictionary<string, IOpenApiExample>
-            {
-                ["single"] = new OpenApiExample { Value = JsonNode.Parse(one) },
-                ["batch"] = new OpenApiExample { Value = JsonNode.Parse(batch) },
-            };
+            body.Content!["application/json"].Examples = examples.ToDictionary(e => e.Name, e => (IOpenApiExample)new OpenApiExample { Value = JsonNode.Parse(e.Json) });
             operation.RequestBody = body;
             return Task.CompletedTask;
         });

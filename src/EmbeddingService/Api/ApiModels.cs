@@ -87,6 +87,7 @@ public sealed record CpuInfo(
 [JsonSerializable(typeof(ItemResponse))]
 [JsonSerializable(typeof(ItemPage))]
 [JsonSerializable(typeof(SearchResponse))]
+[JsonSerializable(typeof(GroupedSearchResponse))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(ServiceInfoResponse))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

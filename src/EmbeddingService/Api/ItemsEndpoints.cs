@@ -13,8 +13,10 @@ public static class ItemsEndpoints
     {
         var items = app.MapGroup("/items").WithTags(ApiDocs.StoreAndSearch).WithApiErrors();
         items.MapPut("/{id}", PutAsync).WithName("PutItem").WithSummary("Add or replace an item")
-            .WithDescription("multipart 'file' (an image) with an optional 'metadata' field (a JSON object), or JSON {\"vector\": [embedding_dimension floats], " +
-                "\"metadata\": {...}} for vectors computed elsewhere (no model needed). 201 when new, 200 when replaced.")
+            .WithDescription("multipart 'file' (an image) with optional fields 'metadata' (a JSON object), 'product' (the product it is a photo of, 1-256 " +
+                "characters; without one an item is a product of its own) and 'text' (its title, brand, SKU: words for keyword and hybrid search), or JSON " +
+                "{\"vector\": [embedding_dimension floats], \"metadata\": {...}, \"product\": \"...\", \"text\": \"...\"} for vectors computed elsewhere (no model " +
+                "needed). 201 when new, 200 when replaced.")
             .Produces<ItemResponse>(StatusCodes.Status200OK).Produces<ItemResponse>(StatusCodes.Status201Created)
             .AnswersProblems(400, 408, 413, 422, 503)
             .DisableAntiforgery();

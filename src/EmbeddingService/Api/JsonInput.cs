@@ -1,5 +1,7 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using EmbeddingService.Errors;
+using EmbeddingService.Limits;
 using EmbeddingService.Model;
 
 namespace EmbeddingService.Api;
@@ -99,6 +101,41 @@ internal static class JsonInput
         }
 
         return Storage.VectorCheck.Normalize(vector, dimension, $"\"{name}\"") is { } problem ? throw Invalid(problem + ".", name) : vector;
+    }
+
+    /// <summary>
+    /// An image as <c>data:[type];base64,...</c>, decoded straight from the body's UTF-8 into a pooled buffer (the
+    /// caller disposes it); anything else is refused: the service never fetches URLs.
+    /// </summary>
+    public static ByteBuffer DataUri(JsonElement url, string name, string? parameter, long maxImageBytes)
+    {
+        if (url.ValueKind != JsonValueKind.String) throw Invalid($"{name}: the image must be a string (data:image/jpeg;base64,...).", parameter);
+        var raw = JsonMarshal.GetRawUtf8Value(url);
+        var value = raw.Length >= 2 ? raw[1..^1] : raw;
+        if (value.Contains((byte)'\\')) value = System.Text.Encoding.UTF8.GetBytes(String(url, name, parameter));
+        var comma = value.IndexOf((byte)',');
+        if (!value.StartsWith("data:"u8) || comma < 0)
+        {
+            throw Invalid($"{name}: only data: URIs are accepted (data:image/jpeg;base64,...); the service never fetches URLs.", parameter);
+        }
+
+        if (!value[..comma].EndsWith(";base64"u8)) throw Invalid($"{name}: the data URI must be base64 (data:image/...;base64,...).", parameter);
+        var encoded = value[(comma + 1)..];
+        var maxLength = System.Buffers.Text.Base64.GetMaxDecodedFromUtf8Length(encoded.Length);
+        if (maxLength > maxImageBytes + 3)
+        {
+            throw new ApiError(ErrorKind.TooLarge, $"{name}: the image is larger than the limit of {maxImageBytes:N0} bytes (MAX_UPLOAD_BYTES).",
+                "upload_too_large", parameter).Exception();
+        }
+
+        var buffer = BoundedBufferPool.Uploads.Rent(Math.Max(maxLength, 1));
+        if (System.Buffers.Text.Base64.DecodeFromUtf8(encoded, buffer.Span, out _, out var written) != System.Buffers.OperationStatus.Done)
+        {
+            buffer.Dispose();
+            throw ApiError.Malformed($"{name}: the data URI is not valid base64.", parameter).Exception();
+        }
+
+        return buffer.TakeFirst(written);
     }
 
     public static ApiException Invalid(string message, string? parameter = null) => ApiError.Invalid(message, parameter).Exception();

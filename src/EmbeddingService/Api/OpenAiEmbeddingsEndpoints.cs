@@ -217,7 +217,7 @@ internal sealed class OpenAiRequest : IDisposable
                 if (type.ValueEquals("image_url") && item.TryGetProperty("image_url", out var image))
                 {
                     var url = image.ValueKind == JsonValueKind.Object && image.TryGetProperty("url", out var inner) ? inner : image;
-                    return new OpenAiItem(index, null, DataUri(url, index, maxImageBytes));
+                    return new OpenAiItem(index, null, JsonInput.DataUri(url, $"input[{index}]", "input", maxImageBytes));
                 }
 
                 throw Invalid($"input[{index}]: an object must be {{\"type\": \"text\", \"text\": ...}} or {{\"type\": \"image_url\", \"image_url\": {{\"url\": \"data:...\"}}}}.", "input");
@@ -229,50 +229,6 @@ internal sealed class OpenAiRequest : IDisposable
     }
 
     private static OpenAiItem Text(JsonElement element, int index, RequestLimits limits) => new(index, JsonInput.Text(element, $"input[{index}]", limits, "input"), null);
-
-    /// <summary>Decodes <c>data:[type];base64,...</c> straight from the body's UTF-8 into a buffer; anything else is refused.</summary>
-    private static ByteBuffer DataUri(JsonElement url, int index, long maxImageBytes)
-    {
-        if (url.ValueKind != JsonValueKind.String)
-        {
-            throw Invalid($"input[{index}]: image_url.url must be a string.", "input");
-        }
-
-        var raw = JsonMarshal.GetRawUtf8Value(url);
-        var value = raw.Length >= 2 ? raw[1..^1] : raw;
-        if (value.Contains((byte)'\\'))
-        {
-            value = System.Text.Encoding.UTF8.GetBytes(JsonInput.String(url, $"input[{index}].image_url.url", "input"));
-        }
-
-        var comma = value.IndexOf((byte)',');
-        if (!value.StartsWith("data:"u8) || comma < 0)
-        {
-            throw Invalid($"input[{index}]: only data: URIs are accepted (data:image/jpeg;base64,...); the service never fetches URLs.", "input");
-        }
-
-        if (!value[..comma].EndsWith(";base64"u8))
-        {
-            throw Invalid($"input[{index}]: the data URI must be base64 (data:image/...;base64,...).", "input");
-        }
-
-        var encoded = value[(comma + 1)..];
-        var maxLength = System.Buffers.Text.Base64.GetMaxDecodedFromUtf8Length(encoded.Length);
-        if (maxLength > maxImageBytes + 3)
-        {
-            throw new ApiError(ErrorKind.TooLarge, $"input[{index}]: the image is larger than the limit of {maxImageBytes:N0} bytes (MAX_UPLOAD_BYTES).",
-                "upload_too_large", "input").Exception();
-        }
-
-        var buffer = BoundedBufferPool.Uploads.Rent(Math.Max(maxLength, 1));
-        if (System.Buffers.Text.Base64.DecodeFromUtf8(encoded, buffer.Span, out _, out var written) != System.Buffers.OperationStatus.Done)
-        {
-            buffer.Dispose();
-            throw ApiError.Malformed($"input[{index}]: the data URI is not valid base64.", "input").Exception();
-        }
-
-        return buffer.TakeFirst(written);
-    }
 
     private static ApiException Invalid(string message, string? param) => ApiError.Invalid(message, param).Exception();
 }

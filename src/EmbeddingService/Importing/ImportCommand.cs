@@ -98,7 +98,7 @@ public static class ImportCommand
         var seen = new HashSet<ulong>();
         // Batches are written while the next ones are read, on Writers connections: one COPY stream keeps one
         // PostgreSQL backend busy, and reading and parsing would otherwise wait for it (docs/decisions.md, import).
-        var batches = Channel.CreateBounded<List<(string, float[], string)>>(Writers);
+        var batches = Channel.CreateBounded<List<Storage.VectorRow>>(Writers);
         await AnsiConsole.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new SpinnerColumn(), new ElapsedTimeColumn())
@@ -109,7 +109,7 @@ public static class ImportCommand
                 var writers = Enumerable.Range(0, Writers).Select(_ => Task.Run(() => WriteBatchesAsync(failed), CancellationToken.None)).ToArray();
                 try
                 {
-                    var batch = new List<(string, float[], string)>(Batch);
+                    var batch = new List<Storage.VectorRow>(Batch);
                     await foreach (var row in rows.WithCancellation(failed.Token))
                     {
                         summary.Read++;
@@ -125,10 +125,10 @@ public static class ImportCommand
                             continue;
                         }
 
-                        batch.Add((row.Id!, row.Vector!, row.MetadataJson));
+                        batch.Add(row.ToVectorRow());
                         if (batch.Count < Batch) continue;
                         await batches.Writer.WriteAsync(batch, failed.Token);
-                        batch = new List<(string, float[], string)>(Batch);
+                        batch = new List<Storage.VectorRow>(Batch);
                         Report();
                     }
 

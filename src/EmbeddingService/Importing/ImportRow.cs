@@ -2,13 +2,13 @@ using System.Text.Json;
 
 namespace EmbeddingService.Importing;
 
-/// <summary>A vector computed elsewhere, with its id and metadata (a JSON object), or why its row cannot be taken.</summary>
+/// <summary>A vector computed elsewhere, with its id, metadata (a JSON object), product and text, or why its row cannot be taken.</summary>
 /// <param name="Where">How the summary names the row: "line 12", or the id.</param>
-public sealed record ImportRow(string Where, string? Id, float[]? Vector, string MetadataJson, string? Failure)
+public sealed record ImportRow(string Where, string? Id, float[]? Vector, string MetadataJson, string? Failure, string? Product = null, string? Text = null)
 {
     public static ImportRow Failed(string where, string? id, string reason) => new(where, id, null, "{}", reason);
 
-    /// <summary>One JSON line: <c>{"id": "...", "embedding": [...], "metadata": {...}}</c>, read without building a document.</summary>
+    /// <summary>One JSON line: <c>{"id": "...", "embedding": [...], "metadata": {...}, "product": "...", "text": "..."}</c>, read without building a document.</summary>
     /// <remarks>The embedding's bytes are overwritten: pass a copy the caller no longer needs.</remarks>
     public static ImportRow FromJsonLine(Span<byte> line, long number, int dimension)
     {
@@ -16,6 +16,7 @@ public sealed record ImportRow(string Where, string? Id, float[]? Vector, string
         string? id = null;
         float[]? vector = null;
         var metadata = "{}";
+        string? product = null, text = null;
         try
         {
             var reader = new Utf8JsonReader(line, new JsonReaderOptions { MaxDepth = 64 });
@@ -53,6 +54,15 @@ public sealed record ImportRow(string Where, string? Id, float[]? Vector, string
                     reader.Read();
                     vector = [.. values];
                 }
+                else if (reader.ValueTextEquals("product") || reader.ValueTextEquals("text"))
+                {
+                    var isProduct = reader.ValueTextEquals("product");
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.Null) continue;
+                    if (reader.TokenType != JsonTokenType.String) return Failed(where, id, $"\"{(isProduct ? "product" : "text")}\" must be a string");
+                    if (isProduct) product = reader.GetString();
+                    else text = reader.GetString();
+                }
                 else if (reader.ValueTextEquals("metadata"))
                 {
                     reader.Read();
@@ -74,10 +84,10 @@ public sealed record ImportRow(string Where, string? Id, float[]? Vector, string
         }
         catch (InvalidOperationException)
         {
-            return Failed(where, id, "\"id\" is not valid Unicode text");
+            return Failed(where, id, "a string is not valid Unicode text");
         }
 
-        return Checked(where, id, vector, metadata, dimension);
+        return Checked(where, id, vector, metadata, dimension, product, text);
     }
 
     /// <summary>Why <paramref name="id"/> cannot name an item (1 to 256 characters, none a control character), or null.</summary>
@@ -100,13 +110,21 @@ public sealed record ImportRow(string Where, string? Id, float[]? Vector, string
         return System.IO.Hashing.XxHash3.HashToUInt64(utf8[..System.Text.Encoding.UTF8.GetBytes(id, utf8)]);
     }
 
-    /// <summary>A row whose parts were read: the id and vector (of the store's dimension) checked, the metadata a JSON object without NUL.</summary>
-    public static ImportRow Checked(string where, string? id, float[]? vector, string metadata, int dimension)
+    /// <summary>
+    /// A row whose parts were read: the id and vector (of the store's dimension) checked, the metadata a JSON object
+    /// without NUL, the product and text as <see cref="Storage.ItemFields"/> takes them.
+    /// </summary>
+    public static ImportRow Checked(string where, string? id, float[]? vector, string metadata, int dimension, string? product = null, string? text = null)
     {
         if (IdProblem(id) is { } wrongId) return Failed(where, id, wrongId);
         if (vector is null) return Failed(where, id, "no \"embedding\"");
         if (Storage.VectorCheck.Normalize(vector, dimension, "embedding") is { } bad) return Failed(where, id, bad);
         if (MetadataProblem(metadata) is { } wrongMetadata) return Failed(where, id, wrongMetadata);
-        return new ImportRow(where, id, vector, metadata, null);
+        if (product is not null && Storage.ItemFields.ProductProblem(product) is { } wrongProduct) return Failed(where, id, wrongProduct);
+        if (text is not null && Storage.ItemFields.TextProblem(text) is { } wrongText) return Failed(where, id, wrongText);
+        return new ImportRow(where, id, vector, metadata, null, product, text);
     }
+
+    /// <summary>The row as the store writes it.</summary>
+    public Storage.VectorRow ToVectorRow() => new(Id!, Vector!, MetadataJson, Product, Text);
 }

@@ -54,7 +54,8 @@ public static class ImportSources
     /// <summary>
     /// The rows of <paramref name="query"/> on another database (binary protocol, streamed): the id, the embedding
     /// (<c>vector</c>, <c>halfvec</c>, <c>real[]</c> or <c>double precision[]</c>) and, optionally, the metadata (json,
-    /// jsonb or text holding an object), e.g. the replaced service's <c>SELECT id, embedding, metadata FROM products</c>.
+    /// jsonb or text holding an object), e.g. the replaced service's <c>SELECT id, embedding, metadata FROM products</c>;
+    /// columns named <c>product</c> and <c>text</c> (text) anywhere after the embedding give the item's product and words.
     /// </summary>
     public static async IAsyncEnumerable<ImportRow> DatabaseAsync(string connectionString, string query, int dimension, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -73,7 +74,10 @@ public static class ImportSources
         // The largest vector pgvector stores (16,000 dimensions of 4 bytes), read into one buffer row after row.
         var wire = new byte[4 + (4 * 16_000)];
         // json and jsonb arrive valid: only their kind is checked. Text is parsed.
-        var metadataType = reader.FieldCount > 2 ? TypeName(reader, 2) : null;
+        var productColumn = Named(reader, "product");
+        var textColumn = Named(reader, "text");
+        var metadataColumn = reader.FieldCount > 2 && productColumn != 2 && textColumn != 2 ? 2 : -1;
+        var metadataType = metadataColumn > 0 ? TypeName(reader, 2) : null;
         var metadataIsJson = metadataType is "json" or "jsonb";
         while (await reader.ReadAsync(cancellationToken))
         {
@@ -89,9 +93,32 @@ public static class ImportSources
                 throw new ImportSourceException($"The embedding column is of type {type}; use vector, halfvec, real[] or double precision[] (cast it in the query).", e);
             }
 
-            var metadata = reader.FieldCount > 2 && !reader.IsDBNull(2) ? reader.GetString(2) : "{}";
-            yield return (metadataIsJson ? metadata.AsSpan().TrimStart().StartsWith('{') : MetadataIsObject(metadata)) ? ImportRow.Checked(where, id, vector, metadata, dimension) : ImportRow.Failed(where, id, "the metadata is not a JSON object");
+            // Sequential access: the columns are read in their order.
+            string? metadata = null, product = null, text = null;
+            for (var column = 2; column < reader.FieldCount; column++)
+            {
+                if (reader.IsDBNull(column)) continue;
+                if (column == metadataColumn) metadata = reader.GetString(column);
+                else if (column == productColumn) product = Convert.ToString(reader.GetValue(column), System.Globalization.CultureInfo.InvariantCulture);
+                else if (column == textColumn) text = reader.GetString(column);
+            }
+
+            metadata ??= "{}";
+            yield return (metadataIsJson ? metadata.AsSpan().TrimStart().StartsWith('{') : MetadataIsObject(metadata))
+                ? ImportRow.Checked(where, id, vector, metadata, dimension, product, text)
+                : ImportRow.Failed(where, id, "the metadata is not a JSON object");
         }
+    }
+
+    /// <summary>The column of that name after the id and the embedding, or -1.</summary>
+    private static int Named(NpgsqlDataReader reader, string name)
+    {
+        for (var column = 2; column < reader.FieldCount; column++)
+        {
+            if (string.Equals(reader.GetName(column), name, StringComparison.OrdinalIgnoreCase)) return column;
+        }
+
+        return -1;
     }
 
     private static float[] Vector(NpgsqlDataReader reader, string type, byte[] wire) => type switch

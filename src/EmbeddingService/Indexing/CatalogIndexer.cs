@@ -42,7 +42,7 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, I
             {
                 var task = progress.AddTask("indexing");
                 var embedded = Channel.CreateBounded<NewItem>(inFlight * 4);
-                var work = Channel.CreateBounded<(CatalogEntry Entry, (string? Sha, string Metadata)? Stored)>(LookupChunk * 2);
+                var work = Channel.CreateBounded<(CatalogEntry Entry, Storage.ItemFingerprint? Stored)>(LookupChunk * 2);
                 // A write that fails (the database went away) stops every stage, which would otherwise wait forever
                 // for room in a channel that nothing drains any more.
                 using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -99,7 +99,7 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, I
 
     /// <summary>Entries in, this shard's out with what the store holds of each; a chunk of ids asked at a time.</summary>
     private async Task ReadAsync(IAsyncEnumerable<CatalogEntry> entries, IndexRun run, IndexSummary summary,
-        ChannelWriter<(CatalogEntry, (string?, string)?)> work, CancellationToken cancellationToken)
+        ChannelWriter<(CatalogEntry, Storage.ItemFingerprint?)> work, CancellationToken cancellationToken)
     {
         try
         {
@@ -177,10 +177,11 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, I
         if (batch.Count > 0) await FlushAsync();
     }
 
-    private async Task<NewItem?> IndexOneAsync(CatalogEntry entry, (string? Sha, string Metadata)? stored, bool recheck, IndexSummary summary,
+    private async Task<NewItem?> IndexOneAsync(CatalogEntry entry, Storage.ItemFingerprint? stored, bool recheck, IndexSummary summary,
         SemaphoreSlim embedding, CancellationToken cancellationToken)
     {
-        var sameMetadata = stored is { } known && JsonNode.DeepEquals(JsonNode.Parse(known.Metadata), JsonNode.Parse(entry.MetadataJson));
+        var sameMetadata = stored is { } known && known.Product == entry.Words.Product && known.Text == entry.Words.Text
+            && JsonNode.DeepEquals(JsonNode.Parse(known.MetadataJson), JsonNode.Parse(entry.MetadataJson));
         if (sameMetadata && entry.Url is not null && !recheck)
         {
             // Stored with this metadata: not fetched again (--recheck fetches it to compare).
@@ -198,7 +199,7 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, I
             }
 
             var sha = Convert.ToHexStringLower(SHA256.HashData(image.Bytes.Span));
-            if (sameMetadata && stored!.Value.Sha == sha)
+            if (sameMetadata && stored!.ImageSha256 == sha)
             {
                 summary.CountSkipped();
                 return null;
@@ -216,7 +217,7 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, I
             }
 
             return new NewItem(entry.Id!, embedded.Vector, embedded.Model, variant, sha, entry.MetadataJson, embedded.Thumbnail,
-                embedded.Thumbnail is null ? null : ThumbnailMaker.ContentType);
+                embedded.Thumbnail is null ? null : ThumbnailMaker.ContentType, entry.Words.Product, entry.Words.Text);
         }
         catch (Exception e) when (e is ImageRejectedException or IOException or UnauthorizedAccessException)
         {

@@ -5,11 +5,37 @@ using EmbeddingService.Importing;
 
 namespace EmbeddingService.Indexing;
 
-/// <summary>An item to index: its id, where its image is (a file or a URL) and its metadata; or why its entry is unusable.</summary>
+/// <summary>An item to index: its id, where its image is (a file or a URL), its metadata, product and text; or why its entry is unusable.</summary>
 /// <param name="Where">How the summary names it: the file, the URL, or the manifest's line.</param>
-public sealed record CatalogEntry(string Where, string? Id, string MetadataJson, string? Path, Uri? Url, string? Failure)
+public sealed record CatalogEntry(string Where, string? Id, string MetadataJson, string? Path, Uri? Url, string? Failure, ItemWords Words = default)
 {
     public static CatalogEntry Failed(string where, string reason) => new(where, null, "{}", null, null, reason);
+}
+
+/// <summary>An item's product and text as a manifest or metadata line gives them (members <c>"product"</c> and <c>"text"</c>).</summary>
+public readonly record struct ItemWords(string? Product, string? Text)
+{
+    /// <summary>Takes <c>"product"</c> and <c>"text"</c> out of <paramref name="entry"/>; why they cannot be stored, or null.</summary>
+    public static string? Take(JsonObject entry, out ItemWords words)
+    {
+        words = default;
+        string? product = null, text = null;
+        foreach (var name in (ReadOnlySpan<string>)["product", "text"])
+        {
+            var node = entry[name];
+            entry.Remove(name);
+            if (node is null) continue;
+            if (node is not JsonValue value || value.GetValueKind() != JsonValueKind.String) return $"\"{name}\" must be a string";
+            var read = value.GetValue<string>();
+            var problem = name == "product" ? Storage.ItemFields.ProductProblem(read) : Storage.ItemFields.TextProblem(read);
+            if (problem is not null) return problem;
+            if (name == "product") product = read;
+            else text = read;
+        }
+
+        words = new ItemWords(product, text);
+        return null;
+    }
 }
 
 /// <summary>Where the items of an index run come from: a folder of images, or a manifest of ids with paths or URLs. Both stream.</summary>
@@ -20,7 +46,7 @@ public static class CatalogSources
     /// <summary>The images of a folder (recursively, in ordinal order), named by file name or relative path; metadata from a JSON-lines file.</summary>
     public static async IAsyncEnumerable<CatalogEntry> FolderAsync(string folder, string? metadataFile, IdFrom idFrom, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var metadata = new Dictionary<string, (string Json, ItemWords Words)>(StringComparer.Ordinal);
         if (metadataFile is not null)
         {
             await foreach (var problem in ReadMetadataAsync(metadataFile, metadata, cancellationToken)) yield return problem;
@@ -32,7 +58,8 @@ public static class CatalogSources
         foreach (var file in files)
         {
             var id = idFrom == IdFrom.Name ? System.IO.Path.GetFileName(file) : System.IO.Path.GetRelativePath(folder, file).Replace('\\', '/');
-            yield return new CatalogEntry(file, id, metadata.GetValueOrDefault(id, "{}"), file, null, null);
+            var (json, words) = metadata.TryGetValue(id, out var given) ? given : ("{}", default);
+            yield return new CatalogEntry(file, id, json, file, null, null, words);
         }
     }
 
@@ -96,12 +123,13 @@ public static class CatalogSources
         if (metadata is not (null or JsonObject)) return CatalogEntry.Failed(where, $"id '{id}': \"metadata\" must be a JSON object");
         var metadataJson = metadata?.ToJsonString() ?? "{}";
         if (ImportRow.MetadataProblem(metadataJson) is { } wrongMetadata) return CatalogEntry.Failed(where, $"id '{id}': {wrongMetadata}");
+        if (ItemWords.Take(entry, out var words) is { } wrongWords) return CatalogEntry.Failed(where, $"id '{id}': {wrongWords}");
         var (path, url) = (entry["path"], entry["url"]);
         if ((path is null) == (url is null)) return CatalogEntry.Failed(where, $"id '{id}': give either \"path\" or \"url\"");
         if (url is not null)
         {
             return url is JsonValue u && u.GetValueKind() == JsonValueKind.String && ImageFetcher.TryParseUrl(u.GetValue<string>(), out var absolute)
-                ? new CatalogEntry(absolute.ToString(), id, metadataJson, null, absolute, null)
+                ? new CatalogEntry(absolute.ToString(), id, metadataJson, null, absolute, null, words)
                 : CatalogEntry.Failed(where, $"id '{id}': \"url\" must be an absolute http:// or https:// URL");
         }
 
@@ -114,16 +142,16 @@ public static class CatalogSources
         {
             // A manifest fetched from a server names its images relative to itself.
             return Uri.TryCreate(baseUrl, relative, out var resolved) && ImageFetcher.TryParseUrl(resolved.ToString(), out var fetched)
-                ? new CatalogEntry(fetched.ToString(), id, metadataJson, null, fetched, null)
+                ? new CatalogEntry(fetched.ToString(), id, metadataJson, null, fetched, null, words)
                 : CatalogEntry.Failed(where, $"id '{id}': \"path\" does not resolve to an http(s) URL beside the manifest");
         }
 
         var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseFolder!, relative));
-        return new CatalogEntry(full, id, metadataJson, full, null, null);
+        return new CatalogEntry(full, id, metadataJson, full, null, null, words);
     }
 
-    /// <summary>One JSON object per line: "id" names the item, every other property is its metadata.</summary>
-    private static async IAsyncEnumerable<CatalogEntry> ReadMetadataAsync(string file, Dictionary<string, string> metadata, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>One JSON object per line: "id" names the item, "product" and "text" are its product and words, every other property is its metadata.</summary>
+    private static async IAsyncEnumerable<CatalogEntry> ReadMetadataAsync(string file, Dictionary<string, (string Json, ItemWords Words)> metadata, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var stream = File.OpenRead(file);
         await foreach (var line in JsonLines.ReadAsync(stream, cancellationToken))
@@ -152,7 +180,13 @@ public static class CatalogSources
             }
 
             entry.Remove("id");
-            metadata[id] = entry.ToJsonString();
+            if (ItemWords.Take(entry, out var words) is { } wrongWords)
+            {
+                yield return CatalogEntry.Failed($"{file}:{line.Number}", $"id '{id}': {wrongWords}");
+                continue;
+            }
+
+            metadata[id] = (entry.ToJsonString(), words);
         }
     }
 }

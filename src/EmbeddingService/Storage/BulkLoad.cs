@@ -37,14 +37,14 @@ public sealed class BulkLoad
         var empty = await StorageMigrations.Scalar(connection, "SELECT NOT EXISTS (SELECT 1 FROM items)", cancellationToken) is true;
         if (empty)
         {
-            await StorageMigrations.Execute(connection, "DROP INDEX IF EXISTS items_embedding; DROP INDEX IF EXISTS items_metadata", cancellationToken);
+            await StorageMigrations.Execute(connection, "DROP INDEX IF EXISTS items_embedding, items_metadata, items_product, items_text", cancellationToken);
         }
 
         return new BulkLoad(dataSource, options, pgvector, dimension, empty);
     }
 
     /// <summary>Writes a batch; how many rows were new and how many replaced (the rest were stored already, unchanged).</summary>
-    public async Task<(int Created, int Updated)> WriteAsync(IReadOnlyList<(string Id, float[] Vector, string MetadataJson)> rows, string model, string variant,
+    public async Task<(int Created, int Updated)> WriteAsync(IReadOnlyList<VectorRow> rows, string model, string variant,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(rows);
@@ -65,15 +65,16 @@ public sealed class BulkLoad
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await StorageMigrations.Execute(connection,
-            $"CREATE TEMP TABLE staging (id text, embedding halfvec({_dimension}), model text, variant text, metadata jsonb) ON COMMIT DROP", cancellationToken);
+            $"CREATE TEMP TABLE staging (id text, embedding halfvec({_dimension}), model text, variant text, metadata jsonb, product text, text text) ON COMMIT DROP", cancellationToken);
         await CopyAsync("staging", rows, model, variant, connection, cancellationToken);
         await using var upsert = new NpgsqlCommand("""
             WITH written AS (
-                INSERT INTO items (id, embedding, model, variant, metadata)
-                SELECT id, embedding, model, variant, metadata FROM staging
+                INSERT INTO items (id, embedding, model, variant, metadata, product, text)
+                SELECT id, embedding, model, variant, metadata, product, text FROM staging
                 ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, model = excluded.model, variant = excluded.variant,
-                    metadata = excluded.metadata, updated_at = now()
-                WHERE (items.embedding, items.model, items.variant, items.metadata) IS DISTINCT FROM (excluded.embedding, excluded.model, excluded.variant, excluded.metadata)
+                    metadata = excluded.metadata, product = excluded.product, text = excluded.text, updated_at = now()
+                WHERE (items.embedding, items.model, items.variant, items.metadata, items.product, items.text)
+                    IS DISTINCT FROM (excluded.embedding, excluded.model, excluded.variant, excluded.metadata, excluded.product, excluded.text)
                 RETURNING (xmax = 0) AS created)
             SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM written
             """, connection, transaction) { CommandTimeout = 0 };
@@ -90,34 +91,38 @@ public sealed class BulkLoad
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         var missing = (long)(await StorageMigrations.Scalar(connection,
-            "SELECT count(*) FROM unnest(ARRAY['items_embedding', 'items_metadata']) AS name WHERE to_regclass(name) IS NULL", cancellationToken))!;
+            "SELECT count(*) FROM unnest(ARRAY['items_embedding', 'items_metadata', 'items_product', 'items_text']) AS name WHERE to_regclass(name) IS NULL", cancellationToken))!;
         if (missing == 0) return null;
         var clock = Stopwatch.StartNew();
         // A store that held items when the load began may be in use: its index is built without blocking writes.
         var concurrently = !_wasEmpty;
         await StorageMigrations.Execute(connection, StoreLayout.BuildSettings(_options, _pgvector, local: false), cancellationToken);
         await StorageMigrations.Execute(connection, StoreLayout.MetadataIndex("items", "items_metadata", concurrently), cancellationToken);
+        await StorageMigrations.Execute(connection, StoreLayout.ProductIndex("items", "items_product", concurrently), cancellationToken);
+        await StorageMigrations.Execute(connection, StoreLayout.TextIndex("items", "items_text", concurrently), cancellationToken);
         await StorageMigrations.Execute(connection, StoreLayout.VectorIndex("items", "items_embedding", _options, _dimension, concurrently), cancellationToken);
         await StorageMigrations.Execute(connection, "ANALYZE items", cancellationToken);
         return clock.Elapsed;
     }
 
-    private async Task CopyAsync(string table, IReadOnlyList<(string Id, float[] Vector, string MetadataJson)> rows, string model, string variant,
+    private async Task CopyAsync(string table, IReadOnlyList<VectorRow> rows, string model, string variant,
         NpgsqlConnection? connection, CancellationToken cancellationToken)
     {
         var own = connection is null ? await _dataSource.OpenConnectionAsync(cancellationToken) : null;
         try
         {
-            await using var import = await (connection ?? own)!.BeginBinaryImportAsync($"COPY {table} (id, embedding, model, variant, metadata) FROM STDIN (FORMAT BINARY)",
+            await using var import = await (connection ?? own)!.BeginBinaryImportAsync($"COPY {table} (id, embedding, model, variant, metadata, product, text) FROM STDIN (FORMAT BINARY)",
                 cancellationToken);
-            foreach (var (id, vector, metadata) in rows)
+            foreach (var row in rows)
             {
                 await import.StartRowAsync(cancellationToken);
-                await import.WriteAsync(id, NpgsqlDbType.Text, cancellationToken);
-                await import.WriteAsync(PostgresVectorStore.HalfWire(vector), NpgsqlDbType.Bytea, cancellationToken);
+                await import.WriteAsync(row.Id, NpgsqlDbType.Text, cancellationToken);
+                await import.WriteAsync(PostgresVectorStore.HalfWire(row.Vector), NpgsqlDbType.Bytea, cancellationToken);
                 await import.WriteAsync(model, NpgsqlDbType.Text, cancellationToken);
                 await import.WriteAsync(variant, NpgsqlDbType.Text, cancellationToken);
-                await import.WriteAsync(metadata, NpgsqlDbType.Jsonb, cancellationToken);
+                await import.WriteAsync(row.MetadataJson, NpgsqlDbType.Jsonb, cancellationToken);
+                await PostgresVectorStore.WriteNullable(import, row.Product, NpgsqlDbType.Text, cancellationToken);
+                await PostgresVectorStore.WriteNullable(import, row.Text, NpgsqlDbType.Text, cancellationToken);
             }
 
             await import.CompleteAsync(cancellationToken);

@@ -4,7 +4,9 @@ using Npgsql;
 namespace EmbeddingService.Storage;
 
 /// <summary>
-/// Moves a store of schema version 1 to today's layout while the previous version keeps serving it: a new table
+/// Moves a store of an earlier schema version to today's layout while the previous version keeps serving it. From
+/// version 2, products and texts: two columns added without a rewrite, their indexes built CONCURRENTLY. From version 1,
+/// first the half-precision layout: a new table
 /// beside the old one, kept in step by a trigger on the old one, filled by id in batches (each batch locks the rows it
 /// copies, so that a concurrent delete cannot be undone), its indexes built CONCURRENTLY (the trigger's writes go on),
 /// then the tables swapped in one short transaction. Every step can be run again: an interrupted migration resumes.
@@ -35,7 +37,34 @@ public static class OnlineMigration
         }
 
         var pgvector = await StorageMigrations.LayoutPgvectorAsync(connection, cancellationToken);
+        if (version < 2)
+        {
+            await MoveToVersion2Async(connection, options, pgvector, progress, batchSize, cancellationToken);
+        }
 
+        await AddProductsAndTextsAsync(connection, progress, cancellationToken);
+        return true;
+    }
+
+    /// <summary>
+    /// Version 3: the columns (nullable without a default: no rewrite, a moment's lock), their indexes built CONCURRENTLY,
+    /// then the version recorded. The previous version names its columns in every statement, so it serves on meanwhile.
+    /// </summary>
+    private static async Task AddProductsAndTextsAsync(NpgsqlConnection connection, Action<string> progress, CancellationToken cancellationToken)
+    {
+        progress("adding products and texts (two columns, then their indexes CONCURRENTLY: writes go on) ...");
+        var clock = Stopwatch.StartNew();
+        await StorageMigrations.Execute(connection, StoreLayout.ProductAndTextColumns("items"), cancellationToken);
+        await BuildIndexAsync(connection, "items_product", StoreLayout.ProductIndex("items", "items_product", concurrently: true), cancellationToken);
+        await BuildIndexAsync(connection, "items_text", StoreLayout.TextIndex("items", "items_text", concurrently: true), cancellationToken);
+        await StorageMigrations.MarkAsync(connection, 3, cancellationToken);
+        progress($"products and texts added in {clock.Elapsed.TotalSeconds:F0} s");
+    }
+
+    /// <summary>Version 1 to 2: the items copied into a table of today's layout beside the old one, then the two swapped.</summary>
+    private static async Task MoveToVersion2Async(NpgsqlConnection connection, StorageOptions options, string pgvector, Action<string> progress, int batchSize,
+        CancellationToken cancellationToken)
+    {
         await PrepareAsync(connection, cancellationToken);
         await CopyAsync(connection, progress, batchSize, cancellationToken);
         progress("building the indexes of the new table (CONCURRENTLY: writes go on) ...");
@@ -46,7 +75,6 @@ public static class OnlineMigration
         progress($"indexes built in {clock.Elapsed.TotalSeconds:F0} s; swapping the tables");
         await SwapAsync(connection, cancellationToken);
         await StorageMigrations.Execute(connection, "ALTER TABLE item_thumbnails VALIDATE CONSTRAINT item_thumbnails_id_fkey; DROP TABLE items_v1", cancellationToken);
-        return true;
     }
 
     /// <summary>The new table, the thumbnails' table, and the trigger that keeps them in step with every write to the old one.</summary>

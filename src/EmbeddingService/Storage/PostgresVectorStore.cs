@@ -12,7 +12,7 @@ namespace EmbeddingService.Storage;
 /// With a standby (DATABASE_READ_URL), searches and item reads go there and writes to the primary; an instance reads its
 /// own writes (until the standby has replayed them, its reads go to the primary); reads fall back to the primary when the
 /// standby does not answer, and go on from the standby when the primary does not.
-public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataSource? replica, bool iterativeScans, StoreIdentity identity) : IVectorStore, IAsyncDisposable
+public sealed partial class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataSource? replica, bool iterativeScans, StoreIdentity identity) : IVectorStore, IAsyncDisposable
 {
     /// <summary>After this long, a write of this instance is taken as replayed without asking (replication lag is milliseconds).</summary>
     private static readonly TimeSpan ReadYourWritesWindow = TimeSpan.FromSeconds(60);
@@ -21,13 +21,13 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
     private long _lastWriteAt;
 
     private const string Columns = "id, model, variant, image_sha256, metadata::text, created_at, updated_at, " +
-        "EXISTS (SELECT 1 FROM item_thumbnails t WHERE t.id = items.id)";
+        "EXISTS (SELECT 1 FROM item_thumbnails t WHERE t.id = items.id), product, text";
 
     private const string Upsert = """
-        INSERT INTO items (id, embedding, model, variant, image_sha256, metadata)
-        VALUES (@id, @embedding, @model, @variant, @sha, @metadata)
+        INSERT INTO items (id, embedding, model, variant, image_sha256, metadata, product, text)
+        VALUES (@id, @embedding, @model, @variant, @sha, @metadata, @product, @text)
         ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, model = excluded.model, variant = excluded.variant,
-            image_sha256 = excluded.image_sha256, metadata = excluded.metadata, updated_at = now()
+            image_sha256 = excluded.image_sha256, metadata = excluded.metadata, product = excluded.product, text = excluded.text, updated_at = now()
         """;
 
     public Task<(bool Created, StoredItem Item)> UpsertAsync(NewItem item, CancellationToken cancellationToken) => Guard(async () =>
@@ -35,12 +35,12 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
         ArgumentNullException.ThrowIfNull(item);
         // One statement: the item, then its thumbnail (replaced, or removed when the new version has none).
         await using var command = dataSource.CreateCommand($"""
-            WITH item AS ({Upsert} RETURNING id, model, variant, image_sha256, metadata::text AS metadata, created_at, updated_at, (xmax = 0) AS created),
+            WITH item AS ({Upsert} RETURNING id, model, variant, image_sha256, metadata::text AS metadata, created_at, updated_at, product, text, (xmax = 0) AS created),
             removed AS (DELETE FROM item_thumbnails WHERE id = @id AND @thumbnail::bytea IS NULL),
             added AS (
                 INSERT INTO item_thumbnails (id, bytes, content_type) SELECT id, @thumbnail, @thumbnail_type FROM item WHERE @thumbnail::bytea IS NOT NULL
                 ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes, content_type = excluded.content_type)
-            SELECT id, model, variant, image_sha256, metadata, created_at, updated_at, @thumbnail::bytea IS NOT NULL, created FROM item
+            SELECT id, model, variant, image_sha256, metadata, created_at, updated_at, @thumbnail::bytea IS NOT NULL, product, text, created FROM item
             """);
         AddItem(command.Parameters, item);
         command.Parameters.AddWithValue("thumbnail", NpgsqlDbType.Bytea, (object?)item.Thumbnail ?? DBNull.Value);
@@ -49,7 +49,7 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             await reader.ReadAsync(cancellationToken);
-            result = (reader.GetBoolean(8), Read(reader, withEmbedding: false));
+            result = (reader.GetBoolean(10), Read(reader, withEmbedding: false));
         }
 
         await NoteWriteAsync(cancellationToken);
@@ -63,14 +63,14 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using (var create = new NpgsqlCommand($"""
             CREATE TEMP TABLE staging (id text, embedding halfvec({identity.Dimension}), model text, variant text, image_sha256 text, metadata jsonb,
-                thumbnail bytea, thumbnail_type text) ON COMMIT DROP
+                thumbnail bytea, thumbnail_type text, product text, text text) ON COMMIT DROP
             """, connection, transaction))
         {
             await create.ExecuteNonQueryAsync(cancellationToken);
         }
 
         await using (var import = await connection.BeginBinaryImportAsync(
-            "COPY staging (id, embedding, model, variant, image_sha256, metadata, thumbnail, thumbnail_type) FROM STDIN (FORMAT BINARY)", cancellationToken))
+            "COPY staging (id, embedding, model, variant, image_sha256, metadata, thumbnail, thumbnail_type, product, text) FROM STDIN (FORMAT BINARY)", cancellationToken))
         {
             foreach (var item in items)
             {
@@ -83,6 +83,8 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
                 await import.WriteAsync(item.MetadataJson, NpgsqlDbType.Jsonb, cancellationToken);
                 await WriteNullable(import, item.Thumbnail, NpgsqlDbType.Bytea, cancellationToken);
                 await WriteNullable(import, item.ThumbnailType, NpgsqlDbType.Text, cancellationToken);
+                await WriteNullable(import, item.Product, NpgsqlDbType.Text, cancellationToken);
+                await WriteNullable(import, item.Text, NpgsqlDbType.Text, cancellationToken);
             }
 
             await import.CompleteAsync(cancellationToken);
@@ -91,10 +93,10 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
         await using var upsert = new NpgsqlCommand("""
             WITH latest AS (SELECT DISTINCT ON (id) * FROM staging),
             item AS (
-                INSERT INTO items (id, embedding, model, variant, image_sha256, metadata)
-                SELECT id, embedding, model, variant, image_sha256, metadata FROM latest
+                INSERT INTO items (id, embedding, model, variant, image_sha256, metadata, product, text)
+                SELECT id, embedding, model, variant, image_sha256, metadata, product, text FROM latest
                 ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, model = excluded.model, variant = excluded.variant,
-                    image_sha256 = excluded.image_sha256, metadata = excluded.metadata, updated_at = now()
+                    image_sha256 = excluded.image_sha256, metadata = excluded.metadata, product = excluded.product, text = excluded.text, updated_at = now()
                 RETURNING (xmax = 0) AS created),
             removed AS (DELETE FROM item_thumbnails t USING latest WHERE t.id = latest.id AND latest.thumbnail IS NULL),
             added AS (
@@ -117,6 +119,8 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
         parameters.AddWithValue("variant", item.Variant);
         parameters.AddWithValue("sha", NpgsqlDbType.Text, (object?)item.ImageSha256 ?? DBNull.Value);
         parameters.AddWithValue("metadata", NpgsqlDbType.Jsonb, item.MetadataJson);
+        parameters.AddWithValue("product", NpgsqlDbType.Text, (object?)item.Product ?? DBNull.Value);
+        parameters.AddWithValue("text", NpgsqlDbType.Text, (object?)item.Text ?? DBNull.Value);
     }
 
     /// <summary>The vector in half precision, as the store keeps it.</summary>
@@ -148,18 +152,24 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
         return new HalfVector(half);
     }
 
-    public Task<IReadOnlyDictionary<string, (string? ImageSha256, string MetadataJson)>> GetFingerprintsAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken) =>
+    public Task<IReadOnlyDictionary<string, ItemFingerprint>> GetFingerprintsAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken) =>
         Guard(async () =>
         {
-            await using var command = dataSource.CreateCommand("SELECT id, image_sha256, metadata::text FROM items WHERE id = ANY(@ids)");
+            await using var command = dataSource.CreateCommand("SELECT id, image_sha256, metadata::text, product, text FROM items WHERE id = ANY(@ids)");
             command.Parameters.AddWithValue("ids", ids.ToArray());
-            var found = new Dictionary<string, (string?, string)>(StringComparer.Ordinal);
+            var found = new Dictionary<string, ItemFingerprint>(StringComparer.Ordinal);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken)) found[reader.GetString(0)] = (reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetString(2));
-            return (IReadOnlyDictionary<string, (string?, string)>)found;
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                found[reader.GetString(0)] = new ItemFingerprint(NullableString(reader, 1), reader.GetString(2), NullableString(reader, 3), NullableString(reader, 4));
+            }
+
+            return (IReadOnlyDictionary<string, ItemFingerprint>)found;
         });
 
-    private static Task WriteNullable<T>(NpgsqlBinaryImporter import, T? value, NpgsqlDbType type, CancellationToken cancellationToken) =>
+    private static string? NullableString(NpgsqlDataReader reader, int column) => reader.IsDBNull(column) ? null : reader.GetString(column);
+
+    internal static Task WriteNullable<T>(NpgsqlBinaryImporter import, T? value, NpgsqlDbType type, CancellationToken cancellationToken) =>
         value is null ? import.WriteNullAsync(cancellationToken) : import.WriteAsync(value, type, cancellationToken);
 
     public Task<StoredItem?> GetAsync(string id, bool withEmbedding, CancellationToken cancellationToken) => ReadAsync(async source =>
@@ -205,128 +215,6 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
         await NoteWriteAsync(cancellationToken);
         return deleted;
     });
-
-    /// <summary>
-    /// Candidates by the binary index, re-ranked by exact cosine on the stored vectors. A filter that matches at most
-    /// <see cref="ExactSearchLimit"/> rows is searched exactly (the GIN index finds them); a wider one is searched
-    /// through the index with the filter applied during the scan (pgvector >= 0.8's iterative scans), and if that scan
-    /// ends with fewer than k results, exactly: a filtered search returns k results whenever k items match.
-    /// </summary>
-    public Task<IReadOnlyList<SearchHit>> SearchAsync(SearchQuery query, CancellationToken cancellationToken) => ReadAsync(async source =>
-    {
-        ArgumentNullException.ThrowIfNull(query);
-        await using var connection = await source.OpenConnectionAsync(cancellationToken);
-        var filtered = query.FilterJson is not null || query.ExcludeId is not null;
-        var exact = query.FilterJson is not null && await IsSelectiveAsync(connection, null, query.FilterJson, cancellationToken);
-        var hits = await SearchOnceAsync(connection, query, filtered, exact, cancellationToken);
-        if (filtered && !exact && hits.Count < query.K)
-        {
-            hits = await SearchOnceAsync(connection, query, filtered, exact: true, cancellationToken);
-        }
-
-        return (IReadOnlyList<SearchHit>)[.. hits.TakeWhile(h => query.MinScore is not { } min || h.Score >= min)];
-    }, cancellationToken);
-
-    /// <summary>Candidates the binary index gives for re-ranking: at 1,000,000 items, 100 gave recall@10 0.943 and 200 gave 0.957 (docs/decisions.md).</summary>
-    internal static int Candidates(int k) => Math.Clamp(k * 20, 200, 1000);
-
-    /// <summary>
-    /// One search: its settings and its query in one batch, so one round trip. A batch runs in one implicit transaction
-    /// (one Sync), so the settings, local to it, hold for the query and end with it; an explicit BEGIN, settings, query
-    /// and COMMIT took three round trips (docs/decisions.md).
-    /// </summary>
-    private async Task<List<SearchHit>> SearchOnceAsync(NpgsqlConnection connection, SearchQuery query, bool filtered, bool exact,
-        CancellationToken cancellationToken)
-    {
-        var candidates = Candidates(query.K);
-        var settings = exact
-            ? "SELECT set_config('enable_indexscan', 'off', true)"
-            : $"SELECT set_config('hnsw.ef_search', '{candidates}', true)" +
-              (filtered && iterativeScans ? ", set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.max_scan_tuples', '50000', true)" : string.Empty) +
-              // A filter that matches many rows makes the planner prefer the metadata index and an exact sort of every
-              // match (~90 ms at 100,000 of 1,000,000 rows, measured): here the vector index is meant, the filter applied
-              // during its scan.
-              (filtered ? ", set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)" : string.Empty);
-        const string Where = "WHERE (@filter::jsonb IS NULL OR metadata @> @filter::jsonb) AND (@exclude::text IS NULL OR id <> @exclude)";
-        var from = exact
-            ? $"items found {Where}"
-            : $"(SELECT id, embedding, metadata FROM items {Where} ORDER BY {StoreLayout.BinaryOrder(identity.Dimension)} LIMIT {candidates}) found";
-        var command = new NpgsqlBatchCommand($"""
-            SELECT id, 1 - ({StoreLayout.ExactOrder(identity.Dimension)}), metadata::text, EXISTS (SELECT 1 FROM item_thumbnails t WHERE t.id = found.id)
-            FROM {from} ORDER BY {StoreLayout.ExactOrder(identity.Dimension)} LIMIT @k
-            """);
-        command.Parameters.AddWithValue("query", Half(query.Vector));
-        command.Parameters.AddWithValue("filter", NpgsqlDbType.Jsonb, (object?)query.FilterJson ?? DBNull.Value);
-        command.Parameters.AddWithValue("exclude", NpgsqlDbType.Text, (object?)query.ExcludeId ?? DBNull.Value);
-        command.Parameters.AddWithValue("k", query.K);
-        await using var batch = new NpgsqlBatch(connection) { BatchCommands = { new NpgsqlBatchCommand(settings), command } };
-        var hits = new List<SearchHit>(query.K);
-        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        await reader.NextResultAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken)) hits.Add(new SearchHit(reader.GetString(0), reader.GetDouble(1), reader.GetString(2), reader.GetBoolean(3)));
-        return hits;
-    }
-
-    /// <summary>Up to this many matching rows (counted) a filtered search is exact (a few ms); past it, see <see cref="WideExactAsync"/>.</summary>
-    private const int ExactSearchLimit = 2_000;
-
-    /// <summary>How long a filter's "selective or not" is remembered: it picks a strategy only, and filters repeat.</summary>
-    private static readonly TimeSpan SelectivityLifetime = TimeSpan.FromSeconds(30);
-
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (bool Selective, long Until)> _selectivity = new(StringComparer.Ordinal);
-
-    /// <summary>Whether at most <see cref="ExactSearchLimit"/> rows match, remembered for a while (a capped count costs ~1 ms).</summary>
-    private async Task<bool> IsSelectiveAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string filter, CancellationToken cancellationToken)
-    {
-        var now = Environment.TickCount64;
-        if (_selectivity.TryGetValue(filter, out var known) && known.Until > now)
-        {
-            return known.Selective;
-        }
-
-        var selective = await CountUpToAsync(connection, transaction, filter, ExactSearchLimit + 1, cancellationToken) <= ExactSearchLimit
-            || await WideExactAsync(connection, transaction, filter, cancellationToken);
-        if (_selectivity.Count > 10_000)
-        {
-            _selectivity.Clear();
-        }
-
-        _selectivity[filter] = (selective, now + (long)SelectivityLifetime.TotalMilliseconds);
-        return selective;
-    }
-
-    /// <summary>
-    /// Whether a filter matching more than <see cref="ExactSearchLimit"/> rows is still cheaper searched exactly. Through
-    /// the index, a filter unrelated to the query makes the scan visit ~candidates x items / matches rows (each a heap
-    /// fetch, ~12 us), while the exact search reads every match (~4 us): measured at 1,000,000 items, a 1 % filter took
-    /// 250 ms through the index and 43 ms exactly, a 10 % one 60 ms through the index and 730 ms exactly
-    /// (docs/decisions.md). The two cross near sqrt(600 x items) matches, taken from the planner's estimate (free: no
-    /// row is read), with the table's size from its statistics.
-    /// </summary>
-    private static async Task<bool> WideExactAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string filter, CancellationToken cancellationToken)
-    {
-        await using var estimate = new NpgsqlCommand("""
-            SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'items'::regclass;
-            EXPLAIN (FORMAT JSON) SELECT 1 FROM items WHERE metadata @> @filter::jsonb
-            """, connection, transaction);
-        estimate.Parameters.AddWithValue("filter", NpgsqlDbType.Jsonb, filter);
-        await using var reader = await estimate.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        var items = reader.GetDouble(0);
-        await reader.NextResultAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        using var plan = System.Text.Json.JsonDocument.Parse(reader.GetString(0));
-        var matches = plan.RootElement[0].GetProperty("Plan").GetProperty("Plan Rows").GetDouble();
-        return matches <= Math.Clamp(Math.Sqrt(600 * items), ExactSearchLimit, 100_000);
-    }
-
-    private static async Task<long> CountUpToAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string filter, int cap, CancellationToken cancellationToken)
-    {
-        await using var count = new NpgsqlCommand("SELECT count(*) FROM (SELECT 1 FROM items WHERE metadata @> @filter::jsonb LIMIT @cap) matching", connection, transaction);
-        count.Parameters.AddWithValue("filter", NpgsqlDbType.Jsonb, filter);
-        count.Parameters.AddWithValue("cap", cap);
-        return (long)(await count.ExecuteScalarAsync(cancellationToken))!;
-    }
 
     public async Task<Reachability> PingAsync(CancellationToken cancellationToken) =>
         new(await PingAsync(dataSource, cancellationToken), replica is null ? null : await PingAsync(replica, cancellationToken));
@@ -480,8 +368,9 @@ public sealed class PostgresVectorStore(NpgsqlDataSource dataSource, NpgsqlDataS
     }
 
     private static StoredItem Read(NpgsqlDataReader reader, bool withEmbedding) => new(
-        reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetString(4),
-        reader.GetDateTime(5), reader.GetDateTime(6), reader.GetBoolean(7), withEmbedding ? Float(reader.GetFieldValue<HalfVector>(8)) : null);
+        reader.GetString(0), reader.GetString(1), reader.GetString(2), NullableString(reader, 3), reader.GetString(4),
+        reader.GetDateTime(5), reader.GetDateTime(6), reader.GetBoolean(7), withEmbedding ? Float(reader.GetFieldValue<HalfVector>(10)) : null,
+        NullableString(reader, 8), NullableString(reader, 9));
 
     private static float[] Float(HalfVector vector)
     {

@@ -16,7 +16,7 @@ internal static class StorageMigrations
     internal const long LockKey = 0x5EA2C4_0001;
 
     /// <summary>The schema version this build runs on.</summary>
-    public const int Current = 2;
+    public const int Current = 3;
 
     /// <summary>Version 1: the items with <c>vector(512)</c> (ViT-B/32's only), thumbnails inline, HNSW on the full vectors.</summary>
     private static string Version1(StorageOptions options) => $$"""
@@ -49,6 +49,13 @@ internal static class StorageMigrations
             ALTER COLUMN embedding TYPE halfvec({dimension}) USING embedding::halfvec({dimension});
         {StoreLayout.ThumbnailsForeignKey};
         {StoreLayout.VectorIndex("items", "items_embedding", options, dimension, concurrently: false)};
+        """;
+
+    /// <summary>Version 3 in place: products and texts (columns without a rewrite, and their indexes).</summary>
+    internal static string Version3InPlace() => $"""
+        {StoreLayout.ProductAndTextColumns("items")};
+        {StoreLayout.ProductIndex("items", "items_product", concurrently: false)};
+        {StoreLayout.TextIndex("items", "items_text", concurrently: false)};
         """;
 
     /// <exception cref="StoreMismatchException">The store holds vectors of another model, variant or dimension.</exception>
@@ -88,6 +95,23 @@ internal static class StorageMigrations
             await Execute(connection, StoreLayout.BuildSettings(options, pgvector, local: true), cancellationToken);
             await Execute(connection, Version2InPlace(options, identity.Dimension), cancellationToken);
             await MarkAsync(connection, 2, cancellationToken);
+            applied = 2;
+        }
+
+        if (applied < 3 && upTo >= 3)
+        {
+            var items = await CountUpToAsync(connection, options.MigrateInlineLimit + 1, cancellationToken);
+            if (items > options.MigrateInlineLimit)
+            {
+                throw new StoreLayoutException(
+                    $"The store holds more than {options.MigrateInlineLimit:N0} items (MIGRATE_INLINE_LIMIT) in the layout of schema version 2; adding " +
+                    "products and texts (two columns, no rewrite, and their indexes) is not done inside start-up. Run 'EmbeddingService migrate' with " +
+                    "this DATABASE_URL: it builds the indexes online while the previous version keeps serving; storage stays off here until then " +
+                    "(the embedding endpoints work).");
+            }
+
+            await Execute(connection, Version3InPlace(), cancellationToken);
+            await MarkAsync(connection, 3, cancellationToken);
         }
 
         await transaction.CommitAsync(cancellationToken);

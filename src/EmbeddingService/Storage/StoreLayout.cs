@@ -29,7 +29,9 @@ internal static class StoreLayout
             image_sha256 text,
             metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
             created_at timestamptz NOT NULL DEFAULT now(),
-            updated_at timestamptz NOT NULL DEFAULT now())
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            product text,
+            text text)
         """;
 
     public const string ThumbnailsTable = """
@@ -44,6 +46,30 @@ internal static class StoreLayout
     /// <summary>The metadata index (containment, <c>@&gt;</c>).</summary>
     public static string MetadataIndex(string table, string name, bool concurrently) =>
         $"CREATE INDEX {(concurrently ? "CONCURRENTLY " : string.Empty)}IF NOT EXISTS {name} ON {table} USING gin (metadata jsonb_path_ops)";
+
+    /// <summary>
+    /// The text search configuration of the items' <c>text</c>: <c>simple</c> lower-cases and neither stems nor drops
+    /// stop words, so brands, SKUs and model numbers stay as written ("AJ1-555088" is the words 'aj1' and '-555088',
+    /// which a query for it asks for as a phrase: docs/decisions.md, "The shopper's words").
+    /// </summary>
+    public const string TextSearchConfig = "simple";
+
+    /// <summary>The items' text as a tsvector: the expression the text index holds (no column of its own: see docs/decisions.md).</summary>
+    public const string TextVector = "to_tsvector('" + TextSearchConfig + "'::regconfig, text)";
+
+    /// <summary>A client's words as a query: web-search syntax ("quoted phrases", or, -not), every other word required.</summary>
+    public const string TextQuery = "websearch_to_tsquery('" + TextSearchConfig + "'::regconfig, @words)";
+
+    /// <summary>The products index: a grouped search reads the product beside each candidate, an item's product finds its siblings.</summary>
+    public static string ProductIndex(string table, string name, bool concurrently) =>
+        $"CREATE INDEX {(concurrently ? "CONCURRENTLY " : string.Empty)}IF NOT EXISTS {name} ON {table} (product) WHERE product IS NOT NULL";
+
+    /// <summary>The full-text index over the items' text (GIN of <see cref="TextVector"/>, only the items that have a text).</summary>
+    public static string TextIndex(string table, string name, bool concurrently) =>
+        $"CREATE INDEX {(concurrently ? "CONCURRENTLY " : string.Empty)}IF NOT EXISTS {name} ON {table} USING gin ({TextVector}) WHERE text IS NOT NULL";
+
+    /// <summary>Version 3 on a store of version 2: the columns (no rewrite: nullable, no default) and their indexes.</summary>
+    public static string ProductAndTextColumns(string table) => $"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS product text, ADD COLUMN IF NOT EXISTS text text";
 
     /// <summary>The vector index: HNSW over the binary codes.</summary>
     public static string VectorIndex(string table, string name, StorageOptions options, int dimension, bool concurrently) =>

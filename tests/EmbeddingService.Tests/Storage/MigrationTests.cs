@@ -63,7 +63,7 @@ public sealed class MigrationTests
         Assert.True(await migration);
         Assert.True(written > 0, "no write happened during the migration");
         await using var store = await PostgresVectorStore.OpenAsync(options, Identity, CancellationToken.None);
-        Assert.Equal(2, await database.ScalarAsync<int>("SELECT max(version) FROM schema_migrations"));
+        Assert.Equal(StorageMigrations.Current, await database.ScalarAsync<int>("SELECT max(version) FROM schema_migrations"));
         Assert.Equal(0L, await database.ScalarAsync<long>("SELECT count(*) FROM pg_tables WHERE tablename IN ('items_v1', 'items_next')"));
         await AssertEverythingKeptAsync(database, store, vectors, deleted);
         Assert.Equal((long)written, await database.ScalarAsync<long>("SELECT count(*) FROM items WHERE id LIKE 'new-%' AND metadata @> '{\"added\": true}'"));
@@ -73,6 +73,66 @@ public sealed class MigrationTests
         await AssertSameResultsAsync(store, vectors, before, deleted);
         // A second run has nothing to do.
         Assert.False(await OnlineMigration.RunAsync(options, _ => { }, CancellationToken.None));
+    }
+
+    [DatabaseFact]
+    public async Task A_store_of_version_2_gains_products_and_texts_at_start_when_small_and_by_migrate_when_large_with_nothing_lost()
+    {
+        foreach (var large in new[] { false, true })
+        {
+            await using var database = await TestDatabase.CreateAsync();
+            var options = new StorageOptions { DatabaseUrl = database.Url, MigrateInlineLimit = large ? 100 : 100_000 };
+            await using (var plain = NpgsqlDataSource.Create(options.ConnectionString()))
+            {
+                await StorageMigrations.ApplyAsync(plain, options, Identity, CancellationToken.None, upTo: 2);
+            }
+
+            var random = new Random(3);
+            var vectors = Enumerable.Range(0, 500).Select(_ => Unit(Gaussian(random))).ToArray();
+            await using var dataSource = VectorSource(options);
+            for (var i = 0; i < vectors.Length; i++)
+            {
+                await ExecuteAsync(dataSource, $"INSERT INTO items (id, embedding, model, variant, metadata) VALUES ('v{i:D3}', @v, 'CLIP-ViT-B/32', 'fp32', '{{\"n\": {i}}}')",
+                    ("v", new HalfVector(vectors[i].Select(x => (Half)x).ToArray())));
+            }
+
+            if (large)
+            {
+                var refused = await Assert.ThrowsAsync<StoreLayoutException>(() => PostgresVectorStore.OpenAsync(options, Identity, CancellationToken.None));
+                Assert.Contains("schema version 2", refused.Message, StringComparison.Ordinal);
+                Assert.Contains("migrate", refused.Message, StringComparison.Ordinal);
+                // The previous version goes on writing (its statements name their columns) while migrate adds the columns and indexes.
+                var migration = Task.Run(() => OnlineMigration.RunAsync(options, _ => { }, CancellationToken.None));
+                var written = 0;
+                while (!migration.IsCompleted)
+                {
+                    await ExecuteAsync(dataSource, $"INSERT INTO items (id, embedding, model, variant, metadata) VALUES ('w{written}', @v, 'CLIP-ViT-B/32', 'fp32', '{{}}')",
+                        ("v", new HalfVector(vectors[written % 500].Select(x => (Half)x).ToArray())));
+                    written++;
+                }
+
+                Assert.True(await migration);
+                Assert.Equal((long)written, await database.ScalarAsync<long>("SELECT count(*) FROM items WHERE id LIKE 'w%'"));
+            }
+
+            await using var store = await PostgresVectorStore.OpenAsync(options, Identity, CancellationToken.None);
+            Assert.Equal(3, await database.ScalarAsync<int>("SELECT max(version) FROM schema_migrations"));
+            Assert.Equal(2L, await database.ScalarAsync<long>(
+                "SELECT count(*) FROM pg_index WHERE indexrelid IN (to_regclass('items_product'), to_regclass('items_text')) AND indisvalid"));
+            Assert.Equal(500L, await database.ScalarAsync<long>("SELECT count(*) FROM items WHERE id LIKE 'v%' AND product IS NULL AND text IS NULL"));
+            var kept = await store.GetAsync("v123", withEmbedding: true, CancellationToken.None);
+            Assert.Equal(123, System.Text.Json.JsonDocument.Parse(kept!.MetadataJson).RootElement.GetProperty("n").GetInt32());
+            Assert.True(TensorPrimitives.CosineSimilarity(vectors[123], kept.Embedding) > 0.999f);
+            var found = await store.SearchAsync(new SearchQuery(vectors[42], 3, null, null, null), CancellationToken.None);
+            Assert.Equal("v042", found[0].Id);
+
+            // The new columns work at once: an item with a product and words is found by them.
+            await store.UpsertAsync(new NewItem("sku", vectors[7], "CLIP-ViT-B/32", "fp32", null, "{}", null, null, "P-1", "Runner AJ1-555088 red"), CancellationToken.None);
+            var byWords = await store.SearchAsync(new SearchQuery(null, 5, null, null, null, SearchMode.Keyword, "aj1-555088"), CancellationToken.None);
+            Assert.Equal(["sku"], byWords.Select(h => h.Id));
+            Assert.Equal("P-1", byWords[0].Product);
+            if (large) Assert.False(await OnlineMigration.RunAsync(options, _ => { }, CancellationToken.None));
+        }
     }
 
     /// <summary>Items i0000..i1999 in 20 clusters, metadata with their cluster, a thumbnail on every fifth, written by schema version 1.</summary>
