@@ -12,6 +12,9 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
     /// <summary>--family: the CLIP family's full-size presets, fp32 and int8 (<see cref="Presets"/>, or all four).</summary>
     public bool FamilyOnly { get; init; }
 
+    /// <summary>--products: search by product, composed queries and the shopper's words at --items (products of 4 photos).</summary>
+    public bool ProductsOnly { get; init; }
+
     /// <summary>Only these presets (--presets vit-b32,vit-l14).</summary>
     public string[]? Presets { get; init; }
 
@@ -40,7 +43,7 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
         var variantsOnly = false;
         var operationsOnly = false;
         var hostile = 10_000;
-        bool layout = false, indexing = false, family = false;
+        bool layout = false, indexing = false, family = false, products = false;
         string[]? presets = null;
         int items = 1_000_000, queries = 200;
         string[]? layouts = null;
@@ -63,6 +66,7 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
                 case "--layout": layout = true; break;
                 case "--indexing": indexing = true; break;
                 case "--family": family = true; break;
+                case "--products": products = true; break;
                 case "--presets": presets = Next().Split(','); break;
                 case "--items": items = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--queries": queries = int.Parse(Next(), CultureInfo.InvariantCulture); break;
@@ -76,6 +80,7 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
             LayoutOnly = layout,
             IndexingOnly = indexing,
             FamilyOnly = family,
+            ProductsOnly = products,
             Presets = presets,
             Items = items,
             Queries = queries,

@@ -4,7 +4,7 @@ namespace EmbeddingService.Bench;
 
 /// <summary>
 /// Catalogue-shaped unit vectors, generated (no real CLIP vectors can be had here): 100 categories of 10 brands, each
-/// brand with its products, 10 photos per product. A vector is the sum of orthogonal-ish random directions with these
+/// brand with its products, 10 photos per product (or as asked). A vector is the sum of orthogonal-ish random directions with these
 /// shares of its squared norm: common to all 0.40 (CLIP's embeddings are anisotropic: unrelated product photos are at
 /// cosine ~0.4), category 0.15, brand 0.10, product 0.20, the photo's own 0.15; so photos of one product are at ~0.85,
 /// of one brand ~0.65, of one category ~0.55. Metadata: the category (1 % each), the brand (0.1 %), and two attributes
@@ -14,18 +14,18 @@ namespace EmbeddingService.Bench;
 internal sealed class Catalogue
 {
     public const int Dimension = 512;
-    private const int Categories = 100, BrandsPerCategory = 10, PhotosPerProduct = 10, Colours = 10, Shelves = 1000;
+    private const int Categories = 100, BrandsPerCategory = 10, Colours = 10, Shelves = 1000;
     private readonly float[][] _parts;
     private readonly bool _flat;
     private readonly int _seed;
 
-    private Catalogue(int count, bool flat, int seed)
+    private Catalogue(int count, bool flat, int seed, int photosPerProduct = 10)
     {
         Count = count;
         _flat = flat;
         _seed = seed;
         var random = new Random(seed);
-        Products = Math.Max(1, count / PhotosPerProduct);
+        Products = Math.Max(1, count / photosPerProduct);
         // Directions: [0] common, then categories, brands, products (flat: 1,000 centres).
         var directions = flat ? 1000 : 1 + Categories + (Categories * BrandsPerCategory) + Products;
         _parts = new float[directions][];
@@ -53,7 +53,7 @@ internal sealed class Catalogue
 
     public short[] Shelf { get; }
 
-    public static Catalogue Generate(int count, int seed = 7) => new(count, flat: false, seed);
+    public static Catalogue Generate(int count, int seed = 7, int photosPerProduct = 10) => new(count, flat: false, seed, photosPerProduct);
 
     public static Catalogue Flat(int count, int seed = 7) => new(count, flat: true, seed);
 

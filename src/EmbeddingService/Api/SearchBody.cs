@@ -56,24 +56,24 @@ public sealed class SearchBody : Intake
         if (self._mode != SearchMode.Keyword && self._terms.Any(t => t.Image is not null)) c.RequestServices.GetRequiredService<ImageEmbedder>().EnsureAccepting();
     });
 
-    /// <summary>Whether results are products (<c>group_by: "product"</c>) rather than items.</summary>
-    public bool Grouped => _groupSize is not null;
+    /// <summary>The query without its vector: its words, the items it names, and the options.</summary>
+    public SearchQuery ToQuery()
+    {
+        var words = string.Join(' ', _terms.Where(t => t.Text is not null && t.Weight > 0).Select(t => t.Text));
+        var excluded = _terms.Where(t => t.ItemId is not null).Select(t => t.ItemId!).Distinct(StringComparer.Ordinal).ToArray();
+        return new SearchQuery(null, _k, _filter, _minScore, excluded, _mode, words.Length == 0 ? null : words, _groupSize);
+    }
 
-    public SearchMode Mode => _mode;
-
-    /// <summary>The query: its vector (each term embedded or read, weighted, summed, normalized), its words, and the options.</summary>
-    public async Task<SearchQuery> ToQueryAsync(IVectorStore store, ImageEmbedder images, TextEmbedder texts, CancellationToken cancellationToken)
+    /// <summary>The query's vector: each term embedded or read, weighted, summed and normalized (null for a keyword search).</summary>
+    public async Task<float[]?> VectorAsync(IVectorStore store, ImageEmbedder images, TextEmbedder texts, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(texts);
-        var words = string.Join(' ', _terms.Where(t => t.Text is not null && t.Weight > 0).Select(t => t.Text));
-        var excluded = _terms.Where(t => t.ItemId is not null).Select(t => t.ItemId!).Distinct(StringComparer.Ordinal).ToArray();
-        var vector = _mode == SearchMode.Keyword ? null : await VectorAsync(store, images, texts, cancellationToken);
-        return new SearchQuery(vector, _k, _filter, _minScore, excluded, _mode, words.Length == 0 ? null : words, _groupSize);
+        return _mode == SearchMode.Keyword ? null : await TermsVectorAsync(store, images, texts, cancellationToken);
     }
 
-    private async Task<float[]> VectorAsync(IVectorStore store, ImageEmbedder images, TextEmbedder texts, CancellationToken cancellationToken)
+    private async Task<float[]> TermsVectorAsync(IVectorStore store, ImageEmbedder images, TextEmbedder texts, CancellationToken cancellationToken)
     {
         // Texts go to the text tower as one batch, images each to the vision pipeline, all at once.
         var textTerms = _terms.Where(t => t.Text is not null).ToList();

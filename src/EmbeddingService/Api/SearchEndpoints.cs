@@ -34,8 +34,8 @@ public static class SearchEndpoints
     private static async Task<IResult> SearchAsync(SearchBody body, StorageState storage, ImageEmbedder images, TextEmbedder texts, CancellationToken cancellationToken)
     {
         var store = storage.Require();
-        var query = await body.ToQueryAsync(store, images, texts, cancellationToken);
-        var hits = await store.SearchAsync(query, cancellationToken);
+        var query = body.ToQuery();
+        var hits = await store.SearchAsync(query, body.VectorAsync(store, images, texts, cancellationToken), cancellationToken);
         return TypedResults.Bytes(SearchResults.Write(hits, query), "application/json");
     }
 }

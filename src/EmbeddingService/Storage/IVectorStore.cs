@@ -32,6 +32,9 @@ public interface IVectorStore
     /// </summary>
     Task<IReadOnlyList<SearchHit>> SearchAsync(SearchQuery query, CancellationToken cancellationToken);
 
+    /// <summary>The same, with the query's vector still being computed (what does not need it starts at once).</summary>
+    Task<IReadOnlyList<SearchHit>> SearchAsync(SearchQuery query, Task<float[]?>? pendingVector, CancellationToken cancellationToken);
+
     /// <summary>Whether the primary answers now, and the standby (null when there is none).</summary>
     Task<Reachability> PingAsync(CancellationToken cancellationToken);
 }

@@ -17,25 +17,49 @@ public sealed partial class PostgresVectorStore
     /// a wider one through the index with the filter applied during the scan (pgvector >= 0.8's iterative scans), and
     /// if that scan ends short, exactly: a filtered search returns k results whenever k items match.
     /// </summary>
-    public Task<IReadOnlyList<SearchHit>> SearchAsync(SearchQuery query, CancellationToken cancellationToken) => ReadAsync(async source =>
+    public Task<IReadOnlyList<SearchHit>> SearchAsync(SearchQuery query, CancellationToken cancellationToken) => SearchAsync(query, null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="SearchAsync(SearchQuery, CancellationToken)"/>, the query's vector still being computed: a hybrid
+    /// search reads its words on a connection of its own meanwhile (the text tower takes longer than either list).
+    /// </summary>
+    public Task<IReadOnlyList<SearchHit>> SearchAsync(SearchQuery query, Task<float[]?>? pendingVector, CancellationToken cancellationToken) => ReadAsync(async source =>
     {
         ArgumentNullException.ThrowIfNull(query);
-        await using var connection = await source.OpenConnectionAsync(cancellationToken);
         if (query.Mode == SearchMode.Keyword)
         {
+            await using var connection = await source.OpenConnectionAsync(cancellationToken);
             return (IReadOnlyList<SearchHit>)await KeywordListAsync(connection, query, Limit(query), windowed: query.Grouped, cancellationToken);
         }
 
         if (query.Mode == SearchMode.Vector)
         {
+            if (pendingVector is not null) query = query with { Vector = await pendingVector };
+            await using var connection = await source.OpenConnectionAsync(cancellationToken);
             return await VectorListAsync(connection, query, Limit(query), windowed: query.Grouped, cancellationToken);
         }
 
         var depth = FusionDepth(query);
-        var byVector = await VectorListAsync(connection, query, depth, windowed: false, cancellationToken);
-        var byWords = await KeywordListAsync(connection, query, depth, windowed: false, cancellationToken);
-        return Fuse(byVector, byWords, query.Grouped ? int.MaxValue : query.K);
+        var byWords = WordsAsync(source, query, depth, cancellationToken);
+        try
+        {
+            if (pendingVector is not null) query = query with { Vector = await pendingVector };
+            await using var connection = await source.OpenConnectionAsync(cancellationToken);
+            var byVector = await VectorListAsync(connection, query, depth, windowed: false, cancellationToken);
+            return Fuse(byVector, await byWords, query.Grouped ? int.MaxValue : query.K);
+        }
+        finally
+        {
+            // On a failure before it was awaited, the words' search still ends (and gives its connection back) first.
+            await byWords.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
     }, cancellationToken);
+
+    private static async Task<List<SearchHit>> WordsAsync(NpgsqlDataSource source, SearchQuery query, int depth, CancellationToken cancellationToken)
+    {
+        await using var connection = await source.OpenConnectionAsync(cancellationToken);
+        return await KeywordListAsync(connection, query, depth, windowed: false, cancellationToken);
+    }
 
     /// <summary>Rows a list gives: k items, or, grouped, up to k x GroupSize (the k best products, at most GroupSize items each).</summary>
     private static int Limit(SearchQuery query) => query.K * (query.GroupSize ?? 1);
@@ -177,7 +201,8 @@ public sealed partial class PostgresVectorStore
 
     /// <summary>
     /// Reciprocal rank fusion: each item scores the sum over the lists it is in of 1 / (60 + its rank there); best
-    /// first, ties to the better vector rank. Each hit keeps both ranks (null where it is absent).
+    /// first, ties to the better keyword rank: the first match of the words (a SKU, say) and the nearest vector tie at
+    /// 1/61, and an exact word is the stronger evidence (docs/decisions.md). Each hit keeps both ranks (null where absent).
     /// </summary>
     internal static IReadOnlyList<SearchHit> Fuse(IReadOnlyList<SearchHit> byVector, IReadOnlyList<SearchHit> byWords, int take)
     {
@@ -193,8 +218,8 @@ public sealed partial class PostgresVectorStore
 
         return [.. fused.Values
             .OrderByDescending(h => h.Score)
-            .ThenBy(h => h.VectorRank ?? int.MaxValue)
             .ThenBy(h => h.KeywordRank ?? int.MaxValue)
+            .ThenBy(h => h.VectorRank ?? int.MaxValue)
             .ThenBy(h => h.Id, StringComparer.Ordinal)
             .Take(take)];
     }
