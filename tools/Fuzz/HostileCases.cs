@@ -33,11 +33,19 @@ public sealed class HostileCases
         new JsonRoute("POST", "/embed-text", ["{\"text\": \"red leather handbag\"}", "{\"texts\": [\"a photo of a cat\", \"Café crème & croissant\", \"😀\"]}"]),
         new OpenAiRoute("POST", "/v1/embeddings", ["{\"model\": \"clip\", \"input\": \"red shoes\"}",
             "{\"model\": \"clip\", \"input\": [\"a\", \"b\"], \"encoding_format\": \"base64\", \"dimensions\": 64}"]),
-        new MultipartImageRoute("PUT", "/items/fuzz-photo", "file", Fields: [("metadata", "{\"brand\": \"acme\", \"tags\": [\"a\", 1]}")]),
-        new JsonRoute("PUT", "/items/fuzz-vector", [$"{{\"vector\": {UnitVector}, \"metadata\": {{\"category\": \"bags\"}}}}", $"{{\"vector\": {UnitVector}}}"]),
+        new MultipartImageRoute("PUT", "/items/fuzz-photo", "file", Fields: [("metadata", "{\"brand\": \"acme\", \"tags\": [\"a\", 1]}"), ("product", "P-1"),
+            ("text", "Acme runner AJ1-555088")]),
+        new JsonRoute("PUT", "/items/fuzz-vector", [$"{{\"vector\": {UnitVector}, \"metadata\": {{\"category\": \"bags\"}}}}", $"{{\"vector\": {UnitVector}}}",
+            $"{{\"vector\": {UnitVector}, \"product\": \"P-1\", \"text\": \"Acme runner AJ1-555088 red\"}}"]),
         new MultipartImageRoute("POST", "/search", "file", Fields: [("k", "5"), ("filter", "{\"brand\": \"acme\"}"), ("min_score", "0.1")]),
+        new MultipartImageRoute("POST", "/search", "file", Fields: [("text", "but red"), ("text_weight", "-0.4"), ("group_by", "product"), ("group_size", "2"),
+            ("mode", "hybrid")]),
         new JsonRoute("POST", "/search", ["{\"text\": \"red leather handbag\", \"k\": 5}", $"{{\"vector\": {UnitVector}, \"filter\": {{\"category\": \"bags\"}}}}",
-            "{\"item_id\": \"fuzz-vector\", \"k\": 3, \"min_score\": -1}"]),
+            "{\"item_id\": \"fuzz-vector\", \"k\": 3, \"min_score\": -1}",
+            "{\"text\": \"AJ1-555088 \\\"red runner\\\" -blue or green\", \"mode\": \"hybrid\", \"group_by\": \"product\", \"group_size\": 3}",
+            "{\"text\": \"AJ1-555088\", \"mode\": \"keyword\", \"k\": 100, \"group_by\": \"product\", \"group_size\": 10}",
+            $"{{\"query\": [{{\"item_id\": \"fuzz-vector\"}}, {{\"text\": \"red\", \"weight\": 0.5}}, {{\"vector\": {UnitVector}, \"weight\": -0.25}}, " +
+                "{\"image\": \"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==\"}], \"k\": 7}"]),
     ];
 
     /// <summary>A valid 512-dimension vector as JSON.</summary>

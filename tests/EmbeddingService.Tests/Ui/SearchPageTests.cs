@@ -199,6 +199,94 @@ public sealed class SearchPageTests(ITestOutputHelper output)
         Assert.Equal("page-test-key", await page.EvaluateAsync<string>("sessionStorage.getItem('embedding-service-api-key')"));
     }
 
+    /// <summary>
+    /// A catalogue of products (several photos each, titles with a SKU): results come one per product with its count of
+    /// matched photos, a photo search is refined with words, a result's "less like this" leaves that product's photo
+    /// out, and hybrid search marks the product whose SKU was typed.
+    /// </summary>
+    [BrowserFact]
+    public async Task Products_are_shown_grouped_refined_with_words_and_matched_by_their_sku()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        var port = ServiceProcess.FreePort();
+        await using var service = await ServiceProcess.StartAsync(port, new Dictionary<string, string>
+        {
+            ["MODEL_DIR"] = SharedData.ReferenceModel,
+            ["MODEL_AUTO_DOWNLOAD"] = "false",
+            ["LOG_LEVEL"] = "warning",
+            ["DATABASE_URL"] = database.Url,
+        });
+        using (var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") })
+        {
+            for (var wait = 0; wait < 600 && !(await http.GetAsync(new Uri("/health/ready", UriKind.Relative))).IsSuccessStatusCode; wait++)
+            {
+                await Task.Delay(100);
+            }
+
+            foreach (var (image, product, text) in new[]
+            {
+                ("coffee.png", "mug", "Ceramic mug CM-100"), ("coffee-progressive.jpg", "mug", "Ceramic mug CM-100, side"),
+                ("chelsea.png", "cat", "Cat poster CP-77"), ("chelsea-exif6.jpg", "cat", "Cat poster CP-77, framed"), ("astronaut.png", null, null),
+            })
+            {
+                using var form = Api.ServiceFactory.Form(await File.ReadAllBytesAsync(SharedData.Image(image)), fileName: image);
+                if (product is not null) form.Add(new StringContent(product), "product");
+                if (text is not null) form.Add(new StringContent(text), "text");
+                Assert.Equal(System.Net.HttpStatusCode.Created, (await http.PutAsync(new Uri($"/items/{image}", UriKind.Relative), form)).StatusCode);
+            }
+        }
+
+        Directory.CreateDirectory(Artifacts);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        });
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1100, Height = 900 } });
+        var errors = new List<string>();
+        page.PageError += (_, error) => errors.Add(error);
+        await page.GotoAsync($"http://127.0.0.1:{port}/ui/");
+        await Assertions.Expect(page.Locator("#status")).ToContainTextAsync("database ok");
+
+        // One card per product: the mug's two photos are one result, with its best photo (the same image) shown.
+        await page.GetByTestId("query-file").SetInputFilesAsync(SharedData.Image("coffee.png"));
+        await Assertions.Expect(page.GetByTestId("result").First).ToHaveAttributeAsync("data-id", "coffee.png");
+        Assert.Equal(3, await page.GetByTestId("result").CountAsync());
+        await Assertions.Expect(page.GetByTestId("result").First.GetByTestId("product")).ToHaveTextAsync("mug · 2 photos matched");
+        await Assertions.Expect(page.Locator("[data-testid=result][data-product=cat] [data-testid=product]")).ToHaveTextAsync("cat · 2 photos matched");
+        await Assertions.Expect(page.Locator("[data-testid=result][data-id='astronaut.png'] [data-testid=product]")).ToHaveCountAsync(0);
+        await Shot(page, "products-1-grouped");
+
+        // Refine the photo with words: the query becomes the photo plus the words, still one card per product.
+        await Assertions.Expect(page.GetByTestId("refine-form")).ToBeVisibleAsync();
+        await page.GetByTestId("refine-text").FillAsync("a cat poster");
+        await page.GetByTestId("refine-submit").ClickAsync();
+        await Assertions.Expect(page.Locator("#message")).ToContainTextAsync("results for the photo “coffee.png” + “a cat poster”");
+        Assert.Equal(3, await page.GetByTestId("result").CountAsync());
+        await Shot(page, "products-2-refined");
+
+        // Less like the cat poster's best photo: that photo is named by the query, so it is never a result.
+        var catPhoto = await page.Locator("[data-testid=result][data-product=cat]").GetAttributeAsync("data-id");
+        await page.Locator("[data-testid=result][data-product=cat]").GetByTestId("less-like-this").ClickAsync();
+        await Assertions.Expect(page.Locator("#message")).ToContainTextAsync($"− less like “{catPhoto}”");
+        await Assertions.Expect(page.Locator($"[data-testid=result][data-id='{catPhoto}']")).ToHaveCountAsync(0);
+
+        // The shopper's words: hybrid search with a SKU puts its product first and marks the match; a text search hides the refine box.
+        await page.Locator("details summary").ClickAsync();
+        await page.GetByTestId("mode").SelectOptionAsync("hybrid");
+        await page.GetByTestId("query-text").FillAsync("CP-77");
+        await page.GetByTestId("query-text").PressAsync("Enter");
+        await Assertions.Expect(page.Locator("#message")).ToContainTextAsync("results for “CP-77”");
+        await Assertions.Expect(page.GetByTestId("result").First).ToHaveAttributeAsync("data-product", "cat");
+        await Assertions.Expect(page.GetByTestId("result").First.GetByTestId("keyword-match")).ToBeVisibleAsync();
+        Assert.Equal(1, await page.GetByTestId("keyword-match").CountAsync());
+        await Assertions.Expect(page.GetByTestId("refine-form")).ToBeHiddenAsync();
+        await Shot(page, "products-3-hybrid-sku");
+        Assert.Empty(errors);
+    }
+
     private static async Task AddAsync(IPage page, string[] images, string metadata)
     {
         await page.GetByTestId("add-files").SetInputFilesAsync(images.Select(SharedData.Image));

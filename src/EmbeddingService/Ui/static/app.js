@@ -1,8 +1,10 @@
 // The visual search page: search by text, photo (choose, drop, paste) or "more like this"; add and delete products.
+// A query is a list of weighted terms (a photo, words, items: more or less like them), sent as POST /search {"query"};
+// results come one per product (an item without a product is a product of its own).
 // Talks to the service's own API; no framework, no build step, nothing from the network but this service.
 
 const $ = (selector) => document.querySelector(selector);
-const state = { lastQuery: null, queryUrl: null };
+const state = { terms: [], label: "", queryUrl: null };
 
 const keyStorage = "embedding-service-api-key";
 let keyPrompt = null;
@@ -102,10 +104,12 @@ async function refreshStatus() {
   }
 }
 
-/** k, filter and min_score from the options, or an error message. */
+/** k, filter, min_score and mode from the options, grouped by product, or an error message. */
 function options() {
   const k = Number($("#k").value || 12);
-  const result = { k };
+  const mode = $("#mode").value;
+  const result = { k, group_by: "product", group_size: 3 };
+  if (mode !== "vector") result.mode = mode;
   const filter = $("#filter").value.trim();
   if (filter) {
     const at = filter.indexOf("=");
@@ -113,11 +117,12 @@ function options() {
     result.filter = { [filter.slice(0, at).trim()]: filter.slice(at + 1).trim() };
   }
   const minScore = $("#min-score").value.trim();
-  if (minScore) result.min_score = Number(minScore);
+  if (minScore && mode !== "keyword") result.min_score = Number(minScore);
   return result;
 }
 
-async function search(query, label) {
+/** Searches with these terms (replacing the query), and says what was searched as label. */
+async function search(terms, label) {
   let settings;
   try {
     settings = options();
@@ -125,38 +130,39 @@ async function search(query, label) {
     show(error.message, "error");
     return;
   }
-  state.lastQuery = { query, label };
+  state.terms = terms;
+  state.label = label;
+  $("#refine-form").hidden = !terms.some((t) => t.image);
   show("Searching…");
   $("#results").replaceChildren();
   try {
-    let body;
-    if (query.file) {
-      const form = new FormData();
-      form.append("file", query.file);
-      form.append("k", String(settings.k));
-      if (settings.filter) form.append("filter", JSON.stringify(settings.filter));
-      if (settings.min_score !== undefined) form.append("min_score", String(settings.min_score));
-      body = await call("/search", { method: "POST", body: form });
-    } else {
-      body = await call("/search", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ...query, ...settings }) });
-    }
-    render(body.results, label);
+    const body = await call("/search", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: terms, ...settings }) });
+    render(body.results, label, settings.mode);
   } catch (error) {
     show(explain(error), "error");
   }
 }
 
-function render(results, label) {
-  const list = $("#results");
-  list.replaceChildren(...results.map(card));
-  show(results.length === 0 ? `No matching items for ${label}.` : `${results.length} results for ${label}.`);
+/** Adds a term to the current query ("this photo, but red"; more or less like an item) and searches again. */
+function refine(term, label) {
+  if (state.terms.length === 0) return search([term], label);
+  return search([...state.terms, term], `${state.label} ${label}`);
 }
 
-function card(result) {
+function render(products, label, mode) {
+  const list = $("#results");
+  list.replaceChildren(...products.map((product) => card(product, mode)));
+  show(products.length === 0 ? `No matching items for ${label}.` : `${products.length} results for ${label}.`);
+}
+
+/** A product found: its best photo, how many of its photos matched, whether the words matched. */
+function card(product, mode) {
+  const result = product.items[0];
   const item = document.createElement("li");
   item.className = "card";
   item.dataset.testid = "result";
   item.dataset.id = result.id;
+  if (product.product !== null) item.dataset.product = product.product;
   const open = document.createElement("button");
   open.className = "open";
   open.type = "button";
@@ -180,21 +186,44 @@ function card(result) {
   meta.querySelector(".id").textContent = result.id;
   meta.querySelector(".score").textContent = `score ${result.score.toFixed(4)}`;
   meta.querySelector(".metadata").textContent = metadata;
+  if (product.product !== null) {
+    const group = document.createElement("div");
+    group.className = "product";
+    group.dataset.testid = "product";
+    group.textContent = `${product.product} · ${product.items.length} photo${product.items.length === 1 ? "" : "s"} matched`;
+    meta.prepend(group);
+  }
+  if (mode === "keyword" || product.items.some((i) => i.keyword_rank !== null && i.keyword_rank !== undefined)) {
+    const words = document.createElement("div");
+    words.className = "keyword-match";
+    words.dataset.testid = "keyword-match";
+    words.textContent = "matches your words";
+    meta.append(words);
+  }
   open.append(meta);
   open.addEventListener("click", () => details(result.id));
+  const actions = document.createElement("div");
+  actions.className = "actions";
   const more = document.createElement("button");
   more.type = "button";
   more.className = "more secondary";
   more.dataset.testid = "more-like-this";
   more.textContent = "More like this";
-  more.addEventListener("click", () => moreLike(result.id));
-  item.append(open, more);
+  more.addEventListener("click", () => refine({ item_id: result.id, weight: 1 }, `+ more like “${result.id}”`));
+  const less = document.createElement("button");
+  less.type = "button";
+  less.className = "less secondary";
+  less.dataset.testid = "less-like-this";
+  less.textContent = "Less like this";
+  less.addEventListener("click", () => refine({ item_id: result.id, weight: -1 }, `− less like “${result.id}”`));
+  actions.append(more, less);
+  item.append(open, actions);
   return item;
 }
 
 function moreLike(id) {
   setQueryPreview(null, `more like ${id}`);
-  return search({ item_id: id }, `more like “${id}”`);
+  return search([{ item_id: id }], `more like “${id}”`);
 }
 
 function setQueryPreview(file, caption) {
@@ -205,13 +234,23 @@ function setQueryPreview(file, caption) {
   $("#query-caption").textContent = caption;
 }
 
-function searchPhoto(file) {
+/** A file as a data: URI, the form an image term takes in a JSON query. */
+function dataUri(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+async function searchPhoto(file) {
   if (!file || !file.type.startsWith("image/")) {
     show("That is not an image file.", "error");
     return;
   }
   setQueryPreview(file, file.name || "pasted image");
-  search({ file }, `the photo “${file.name || "pasted image"}”`);
+  await search([{ image: await dataUri(file) }], `the photo “${file.name || "pasted image"}”`);
 }
 
 async function details(id) {
@@ -290,7 +329,17 @@ document.addEventListener("DOMContentLoaded", () => {
       return;
     }
     setQueryPreview(null, `“${text}”`);
-    search({ text }, `“${text}”`);
+    search([{ text }], `“${text}”`);
+  });
+  $("#refine-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = $("#refine-text").value.trim();
+    if (!text) {
+      show("Type the words to refine the photo with, e.g. “but red”.", "error");
+      return;
+    }
+    const weight = Number($("#refine-sign").value);
+    refine({ text, weight }, `${weight > 0 ? "+" : "−"} “${text}”`);
   });
   $("#query-file").addEventListener("change", (event) => searchPhoto(event.target.files[0]));
   document.addEventListener("dragover", (event) => event.preventDefault());
