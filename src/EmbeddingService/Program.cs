@@ -1,5 +1,6 @@
 using EmbeddingService.Access;
 using EmbeddingService.Api;
+using EmbeddingService.Classification;
 using EmbeddingService.CommandLine;
 using EmbeddingService.Connections;
 using EmbeddingService.Logging;
@@ -23,6 +24,7 @@ static int Serve(string[] hostArgs)
     builder.Services.AddModel(builder.Configuration);
     builder.Services.AddImageEmbedding(builder.Configuration);
     builder.Services.AddStorage(builder.Configuration);
+    builder.Services.AddClassification(builder.Configuration);
     builder.Services.AddAccessControl(builder.Configuration);
     builder.Services.AddReadinessChecks();
     builder.Services.AddGracefulShutdown(builder.Configuration);
@@ -46,6 +48,8 @@ static int Serve(string[] hostArgs)
     app.MapOpenAiEmbeddings();
     app.MapItems();
     app.MapSearch();
+    app.MapDuplicates();
+    app.MapClassify();
     app.MapApiDocs();
     return app.RunService();
 }

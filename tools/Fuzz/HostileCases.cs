@@ -44,8 +44,15 @@ public sealed class HostileCases
             "{\"item_id\": \"fuzz-vector\", \"k\": 3, \"min_score\": -1}",
             "{\"text\": \"AJ1-555088 \\\"red runner\\\" -blue or green\", \"mode\": \"hybrid\", \"group_by\": \"product\", \"group_size\": 3}",
             "{\"text\": \"AJ1-555088\", \"mode\": \"keyword\", \"k\": 100, \"group_by\": \"product\", \"group_size\": 10}",
+            "{\"item_id\": \"fuzz-vector\", \"k\": 3, \"group_by\": \"product\"}",
             $"{{\"query\": [{{\"item_id\": \"fuzz-vector\"}}, {{\"text\": \"red\", \"weight\": 0.5}}, {{\"vector\": {UnitVector}, \"weight\": -0.25}}, " +
                 "{\"image\": \"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==\"}], \"k\": 7}"]),
+        // Zero-shot labels, and duplicates resolved (the ids the routes above write, so some cases delete for real).
+        new MultipartImageRoute("POST", "/classify", "file", Fields: [("labels", "[\"cat\", \"cup\", \"red shoe\"]"), ("templates", "[\"a photo of a {}.\"]")]),
+        new JsonRoute("POST", "/classify", ["{\"item_id\": \"fuzz-vector\", \"labels\": [\"handbag\", \"backpack\", \"wallet\"]}",
+            $"{{\"vector\": {UnitVector}, \"labels\": [\"red\", \"blue\"], \"templates\": [\"a {{}} product.\", \"a photo of a {{}} thing.\"]}}"]),
+        new JsonRoute("POST", "/duplicates/resolve", ["{\"keep\": [\"fuzz-vector\"], \"delete\": [\"fuzz-photo\"]}",
+            "{\"keep\": [\"fuzz-photo\", \"fuzz-vector\"], \"delete\": [\"nothing-here\", \"x\"]}"]),
     ];
 
     /// <summary>A valid 512-dimension vector as JSON.</summary>

@@ -60,7 +60,7 @@ public sealed class ItemBody : Intake
         var content = _form!.Files[0].Content;
         var embedding = await images.EmbedAsync(content, thumbnails, cancellationToken);
         return new NewItem(id, embedding.Vector, model, variant, Convert.ToHexStringLower(SHA256.HashData(content.Span)), _metadata,
-            embedding.Thumbnail, embedding.Thumbnail is null ? null : ThumbnailMaker.ContentType, _product, _text);
+            embedding.Thumbnail, embedding.Thumbnail is null ? null : ThumbnailMaker.ContentType, _product, _text, embedding.Pixels);
     }
 
     private void ReadVector(JsonElement root, int dimension)

@@ -16,7 +16,7 @@ public static class ItemsEndpoints
             .WithDescription("multipart 'file' (an image) with optional fields 'metadata' (a JSON object), 'product' (the product it is a photo of, 1-256 " +
                 "characters; without one an item is a product of its own) and 'text' (its title, brand, SKU: words for keyword and hybrid search), or JSON " +
                 "{\"vector\": [embedding_dimension floats], \"metadata\": {...}, \"product\": \"...\", \"text\": \"...\"} for vectors computed elsewhere (no model " +
-                "needed). 201 when new, 200 when replaced.")
+                "needed). 201 when new, 200 when replaced; \"near_duplicates\": up to 5 stored items within DUPLICATE_MAX_DISTANCE ([] when none).")
             .Produces<ItemResponse>(StatusCodes.Status200OK).Produces<ItemResponse>(StatusCodes.Status201Created)
             .AnswersProblems(400, 408, 413, 422, 503)
             .DisableAntiforgery();
@@ -31,6 +31,9 @@ public static class ItemsEndpoints
         return app;
     }
 
+    /// <summary>How many near duplicates a PUT names.</summary>
+    private const int NearDuplicatesShown = 5;
+
     /// <summary>Ids: 1-256 characters, no control characters.</summary>
     internal static string CheckId(string id) => id.Length is < 1 or > 256 || id.Any(char.IsControl)
         ? throw ApiError.Malformed("An item id has 1 to 256 characters and no control characters.", "id").Exception()
@@ -44,7 +47,11 @@ public static class ItemsEndpoints
         var store = storage.Require();
         var item = await body.ToItemAsync(CheckId(id), store.Identity.Model, images, options.Value.StoreThumbnails, model.Value.Variant.ToString().ToLowerInvariant(), cancellationToken);
         var (created, stored) = await store.UpsertAsync(item, cancellationToken);
-        var response = ItemResponse.From(stored);
+        // Checked on the way in: its near duplicates are recorded (GET /duplicates) and said.
+        var response = ItemResponse.From(stored) with
+        {
+            NearDuplicates = await store.ScanAsync(item.Id, item.Embedding, options.Value.DuplicateMaxDistance, NearDuplicatesShown, cancellationToken),
+        };
         return created ? TypedResults.Created($"/items/{Uri.EscapeDataString(id)}", response) : TypedResults.Ok(response);
     }
 

@@ -17,6 +17,10 @@ public sealed record ItemResponse(
     DateTime UpdatedAt,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float[]? Embedding)
 {
+    /// <summary>On PUT: up to 5 stored items within DUPLICATE_MAX_DISTANCE of this one, nearest first (<c>[]</c> when none).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<Neighbour>? NearDuplicates { get; init; }
+
     public static ItemResponse From(StoredItem item) => new(item.Id, item.Model, item.Variant, item.ImageSha256, Json(item.MetadataJson), item.Product, item.Text,
         item.HasThumbnail ? $"/items/{Uri.EscapeDataString(item.Id)}/thumbnail" : null, item.CreatedAt, item.UpdatedAt, item.Embedding);
 

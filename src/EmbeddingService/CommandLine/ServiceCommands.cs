@@ -57,6 +57,8 @@ public static class ServiceCommands
         root.Subcommands.Add(Index());
         root.Subcommands.Add(Import());
         root.Subcommands.Add(Migrate());
+        root.Subcommands.Add(FindDuplicates());
+        root.Subcommands.Add(Tag());
         return InvokeAsync(root, args[settings.Length..]);
     }
 
@@ -195,6 +197,68 @@ public static class ServiceCommands
         return command;
     }
 
+    private static Command FindDuplicates()
+    {
+        var maxDistance = new Option<double?>("--max-distance")
+        {
+            Description = "Cosine distance within which items are near duplicates (default DUPLICATE_MAX_DISTANCE, 0.01)",
+            HelpName = "D",
+            CustomParser = r => Number(r, "--max-distance takes a cosine distance above 0 and at most 0.1, such as 0.01.", v => v is > 0 and <= 0.1),
+        };
+        var output = new Option<FileInfo>("--out") { Description = "Write every group as a JSON line, as GET /duplicates gives them", HelpName = "FILE" };
+        var workers = WholeNumber("--workers", "Connections scanning at once", 2, 1, 64);
+        var command = new Command(Duplicates.DuplicatesCommand.Name, "Checks the whole catalogue (DATABASE_URL) for duplicates from its stored vectors: each item " +
+            "not yet checked gets its nearest neighbours through the vector index; then the groups are counted. Resumes where it stopped.") { maxDistance, output, workers };
+        command.SetAction(async (result, _) =>
+        {
+            using var interruption = Interruption.Listen();
+            return await Duplicates.DuplicatesCommand.RunAsync(result.GetValue(maxDistance), result.GetValue(output)?.FullName, result.GetValue(workers), interruption.Token);
+        });
+        return command;
+    }
+
+    private static Command Tag()
+    {
+        var labels = new Option<FileInfo>("--labels") { Description = "The labels, one a line (2 to 1,000)", HelpName = "FILE", Required = true };
+        labels.AcceptExistingOnly();
+        var key = new Option<string>("--key") { Description = "The metadata key the best label is written under", HelpName = "NAME", Required = true };
+        key.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string>() is not { Length: > 0 and <= 256 } name || name.Any(char.IsControl)) r.AddError("--key takes a name of 1 to 256 characters.");
+        });
+        var templates = new Option<FileInfo>("--templates") { Description = "Templates holding {}, one a line (default: a product-photo prompt set)", HelpName = "FILE" };
+        templates.AcceptExistingOnly();
+        var filter = new Option<string>("--filter") { Description = "Only items whose metadata contains this JSON object, e.g. {\"category\": \"bags\"}", HelpName = "JSON" };
+        filter.Validators.Add(r =>
+        {
+            try
+            {
+                using var document = System.Text.Json.JsonDocument.Parse(r.GetValueOrDefault<string>() ?? "{}");
+                if (document.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object) r.AddError("--filter takes a JSON object, e.g. {\"category\": \"bags\"}.");
+            }
+            catch (System.Text.Json.JsonException e)
+            {
+                r.AddError($"--filter is not valid JSON: {e.Message}");
+            }
+        });
+        var minScore = new Option<double>("--min-score")
+        {
+            Description = "Write a label only when its score (softmax over the labels) is at least this",
+            DefaultValueFactory = _ => 0,
+            CustomParser = r => Number(r, "--min-score takes a number from 0 to 1.", v => v is >= 0 and <= 1),
+        };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Say what would be written, write nothing" };
+        var command = new Command(Classification.TagCommand.Name, "Writes each stored item's best label (zero-shot, from its stored vector) into its metadata " +
+            "under --key; items below --min-score are named and left alone. A rerun writes only what changed.") { labels, key, templates, filter, minScore, dryRun };
+        command.SetAction(async (result, _) =>
+        {
+            using var interruption = Interruption.Listen();
+            return await Classification.TagCommand.RunAsync(new Classification.TagSettings(result.GetValue(labels)!.FullName, result.GetValue(key)!,
+                result.GetValue(templates)?.FullName, result.GetValue(filter), result.GetValue(minScore), result.GetValue(dryRun)), interruption.Token);
+        });
+        return command;
+    }
+
     private static Command Index()
     {
         var folder = new Argument<DirectoryInfo>("folder") { Description = "The folder of images (searched recursively); or give --manifest", Arity = ArgumentArity.ZeroOrOne };
@@ -232,9 +296,10 @@ public static class ServiceCommands
         var readTimeout = WholeNumber("--read-timeout", "Seconds a server may stay silent (for the headers, and between two reads of an image)", 30, 1, 3600);
         var retries = WholeNumber("--retries", "Further tries after a timeout, a broken connection, 408, 429 or 5xx", 3, 0, 20);
         var recheck = new Option<bool>("--recheck") { Description = "Fetch URLs already stored with the same metadata to compare their images (else they are skipped unfetched)" };
+        var skipDuplicates = new Option<bool>("--skip-duplicates") { Description = "Do not store an item that arrives with a stored one within DUPLICATE_MAX_DISTANCE (named in the summary)" };
         var command = new Command(IndexCommand.Name, "Embeds a catalogue's images (a folder, or a manifest of paths and URLs) into the store (DATABASE_URL); a rerun skips what is stored.")
         {
-            folder, manifest, metadata, id, batch, shard, downloads, perHost, connectTimeout, readTimeout, retries, recheck,
+            folder, manifest, metadata, id, batch, shard, downloads, perHost, connectTimeout, readTimeout, retries, recheck, skipDuplicates,
         };
         command.Validators.Add(r =>
         {
@@ -246,7 +311,7 @@ public static class ServiceCommands
             result.GetValue(batch), result.GetValue(shard),
             new FetchOptions(result.GetValue(downloads), result.GetValue(perHost), TimeSpan.FromSeconds(result.GetValue(connectTimeout)),
                 TimeSpan.FromSeconds(result.GetValue(readTimeout)), result.GetValue(retries), MaxRedirects: 5, MaxBytes: 0),
-            result.GetValue(recheck))));
+            result.GetValue(recheck), result.GetValue(skipDuplicates))));
         return command;
     }
 

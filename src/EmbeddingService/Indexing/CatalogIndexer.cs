@@ -46,7 +46,7 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, I
                 // A write that fails (the database went away) stops every stage, which would otherwise wait forever
                 // for room in a channel that nothing drains any more.
                 using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                var writer = WriteAsync(embedded.Reader, summary, failed);
+                var writer = WriteAsync(embedded.Reader, run, summary, failed);
                 var reader = ReadAsync(entries, run, summary, work.Writer, failed.Token);
                 using var embedding = new SemaphoreSlim(inFlight);
                 var lastLine = Stopwatch.StartNew();
@@ -146,11 +146,11 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, I
     }
 
     /// <summary>Writes what comes, a batch at a time (one COPY and upsert each), until the stream ends.</summary>
-    private async Task WriteAsync(ChannelReader<NewItem> embedded, IndexSummary summary, CancellationTokenSource failed)
+    private async Task WriteAsync(ChannelReader<NewItem> embedded, IndexRun run, IndexSummary summary, CancellationTokenSource failed)
     {
         try
         {
-            await WriteAllAsync(embedded, summary);
+            await WriteAllAsync(embedded, run, summary);
         }
         catch
         {
@@ -159,12 +159,17 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, I
         }
     }
 
-    private async Task WriteAllAsync(ChannelReader<NewItem> embedded, IndexSummary summary)
+    private async Task WriteAllAsync(ChannelReader<NewItem> embedded, IndexRun run, IndexSummary summary)
     {
         var batch = new List<NewItem>(WriteBatch);
         async Task FlushAsync()
         {
-            summary.CountWritten(batch.Count, await store.UpsertManyAsync(batch, CancellationToken.None));
+            // Which arrive with a near duplicate stored (by the vector index, one round trip for the batch).
+            var near = await store.FindNeighboursAsync([.. batch.Select(i => (i.Id, i.Embedding))], run.DuplicateRadius, 1, CancellationToken.None);
+            var duplicates = near.Where(n => n.Neighbours.Count > 0).ToDictionary(n => n.Id, n => n.Neighbours[0], StringComparer.Ordinal);
+            foreach (var (id, neighbour) in duplicates) summary.CountNearDuplicate(id, neighbour, run.SkipDuplicates);
+            if (run.SkipDuplicates) batch.RemoveAll(i => duplicates.ContainsKey(i.Id));
+            if (batch.Count > 0) summary.CountWritten(batch.Count, await store.UpsertManyAsync(batch, CancellationToken.None));
             batch.Clear();
         }
 
@@ -217,7 +222,7 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, I
             }
 
             return new NewItem(entry.Id!, embedded.Vector, embedded.Model, variant, sha, entry.MetadataJson, embedded.Thumbnail,
-                embedded.Thumbnail is null ? null : ThumbnailMaker.ContentType, entry.Words.Product, entry.Words.Text);
+                embedded.Thumbnail is null ? null : ThumbnailMaker.ContentType, entry.Words.Product, entry.Words.Text, embedded.Pixels);
         }
         catch (Exception e) when (e is ImageRejectedException or IOException or UnauthorizedAccessException)
         {
@@ -250,7 +255,9 @@ public sealed class CatalogIndexer(ImageEmbedder embedder, IVectorStore store, I
 
 /// <summary>How a run goes: its shard, downloads at once, whether stored URLs are fetched again to compare.</summary>
 /// <param name="DuplicateHint">Added to a duplicate id's failure (a folder's: use --id path).</param>
-public sealed record IndexRun(Shard Shard, int Downloads, bool Recheck, string DuplicateHint);
+/// <param name="DuplicateRadius">An item with a stored one within this cosine distance arrived as a near duplicate (DUPLICATE_MAX_DISTANCE).</param>
+/// <param name="SkipDuplicates">Such items are not stored (--skip-duplicates).</param>
+public sealed record IndexRun(Shard Shard, int Downloads, bool Recheck, string DuplicateHint, double DuplicateRadius = 0.01, bool SkipDuplicates = false);
 
 /// <summary>What an index run did; its counters are bumped by many tasks at once.</summary>
 public sealed class IndexSummary
@@ -282,6 +289,9 @@ public sealed class IndexSummary
 
     public ConcurrentBag<(string Where, string Reason)> Failed { get; } = [];
 
+    /// <summary>Items that arrived with a stored item within DUPLICATE_MAX_DISTANCE: the nearest one, and whether the item was left out.</summary>
+    public ConcurrentBag<(string Id, Neighbour Nearest, bool Skipped)> NearDuplicates { get; } = [];
+
     public TimeSpan Elapsed { get; set; }
 
     public bool Cancelled { get; set; }
@@ -293,6 +303,8 @@ public sealed class IndexSummary
     public void CountDone() => Interlocked.Increment(ref _done);
 
     public void CountSkipped() => Interlocked.Increment(ref _skipped);
+
+    public void CountNearDuplicate(string id, Neighbour nearest, bool skipped) => NearDuplicates.Add((id, nearest, skipped));
 
     public void CountWritten(int written, int created)
     {
@@ -313,6 +325,17 @@ public sealed class IndexSummary
         {
             Console.WriteLine(System.FormattableString.Invariant(
                 $"shard {Shard}: {InShard} of the {Read} entries read are this shard's ({InShard * 100.0 / Math.Max(1, Read):F1} %)"));
+        }
+
+        if (!NearDuplicates.IsEmpty)
+        {
+            var skipped = NearDuplicates.Count(d => d.Skipped);
+            Console.WriteLine(System.FormattableString.Invariant(
+                $"near duplicates: {NearDuplicates.Count} arrived with a stored item within the duplicate distance{(skipped > 0 ? $", {skipped} not stored (--skip-duplicates)" : "; see GET /duplicates")}"));
+            foreach (var (id, nearest, wasSkipped) in NearDuplicates.OrderBy(d => d.Id, StringComparer.Ordinal).Take(Shown))
+            {
+                Console.WriteLine(System.FormattableString.Invariant($"  {(wasSkipped ? "not stored" : "near duplicate")} {id}: of {nearest.Id} (distance {nearest.Distance:F4})"));
+            }
         }
 
         foreach (var (where, reason) in Failed.OrderBy(f => f.Where, StringComparer.Ordinal).Take(Shown))

@@ -54,7 +54,7 @@ public static class IndexCommand
                 ? CatalogSources.ManifestAsync(manifest, manifestClient, interruption.Token)
                 : CatalogSources.FolderAsync(settings.Folder!, settings.MetadataFile, settings.IdFrom, interruption.Token);
             var run = new IndexRun(settings.Shard, settings.Manifest is null ? settings.Batch : settings.Fetch.Concurrency, settings.Recheck,
-                settings.Manifest is null && settings.IdFrom == IdFrom.Name ? " (use --id path)" : string.Empty);
+                settings.Manifest is null && settings.IdFrom == IdFrom.Name ? " (use --id path)" : string.Empty, storage.DuplicateMaxDistance, settings.SkipDuplicates);
             var summary = await indexer.RunAsync(entries, run, interruption.Token);
             summary.Print();
             return interruption.Requested ? ExitCodes.Interrupted : summary.Failed.IsEmpty ? ExitCodes.Success : ExitCodes.Failed;
@@ -103,4 +103,6 @@ public enum IdFrom
 /// <param name="Folder">A folder of images, or null with <paramref name="Manifest"/>.</param>
 /// <param name="Manifest">A JSON-lines manifest (a file or an http(s) URL) of ids with paths or URLs.</param>
 /// <param name="Recheck">Fetch URLs already stored to compare their contents (else they are skipped unfetched).</param>
-public sealed record IndexSettings(string? Folder, string? Manifest, string? MetadataFile, IdFrom IdFrom, int Batch, Shard Shard, FetchOptions Fetch, bool Recheck);
+/// <param name="SkipDuplicates">Items that arrive with a stored near duplicate (within DUPLICATE_MAX_DISTANCE) are not stored.</param>
+public sealed record IndexSettings(string? Folder, string? Manifest, string? MetadataFile, IdFrom IdFrom, int Batch, Shard Shard, FetchOptions Fetch, bool Recheck,
+    bool SkipDuplicates = false);

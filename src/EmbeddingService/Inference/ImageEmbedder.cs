@@ -109,7 +109,11 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
         {
             var (decoded, thumbnail) = await PreprocessAsync(serving, encoded, plan, pixels, withThumbnail, cancellationToken);
             var result = await pipeline.EmbedAsync(ticket, pixels.AsMemory(0, pipeline.ItemLength), cancellationToken);
-            return new ImageEmbedding(result.Embedding, serving.Model.Card.Name, serving.Model.Device, decoded, result) { Thumbnail = thumbnail };
+            return new ImageEmbedding(result.Embedding, serving.Model.Card.Name, serving.Model.Device, decoded, result)
+            {
+                Thumbnail = thumbnail,
+                Pixels = (long)plan.Width * plan.Height,
+            };
         }
         finally
         {
@@ -174,6 +178,9 @@ public sealed record ImageEmbedding(float[] Vector, string Model, string Device,
 {
     /// <summary>A small JPEG preview, when asked for.</summary>
     public byte[]? Thumbnail { get; init; }
+
+    /// <summary>The image's width x height, as its header gave them.</summary>
+    public long Pixels { get; init; }
 }
 
 /// <summary>Some images of a batch cannot be used: each with its index in the request and the reason (<see cref="ApiError.Batch"/>).</summary>

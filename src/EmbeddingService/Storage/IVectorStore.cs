@@ -35,6 +35,21 @@ public interface IVectorStore
     /// <summary>The same, with the query's vector still being computed (what does not need it starts at once).</summary>
     Task<IReadOnlyList<SearchHit>> SearchAsync(SearchQuery query, Task<float[]?>? pendingVector, CancellationToken cancellationToken);
 
+    /// <summary>Records <paramref name="id"/>'s stored neighbours within <paramref name="radius"/> (at most <paramref name="limit"/>) as its near pairs, and returns them.</summary>
+    Task<IReadOnlyList<Neighbour>> ScanAsync(string id, float[] vector, double radius, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Scans the next items after <paramref name="after"/> that are not scanned at this radius since they changed.</summary>
+    Task<IReadOnlyList<ScannedItem>> ScanNextAsync(string after, int batch, double radius, CancellationToken cancellationToken);
+
+    /// <summary>Each vector's stored neighbours within the radius (nothing recorded): what an indexer checks before writing.</summary>
+    Task<IReadOnlyList<ScannedItem>> FindNeighboursAsync(IReadOnlyList<(string Id, float[] Vector)> items, double radius, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Duplicate groups within the distance, a page in group order after <paramref name="after"/>.</summary>
+    Task<DuplicatePage> DuplicatesAsync(double maxDistance, int limit, string? after, CancellationToken cancellationToken);
+
+    /// <summary>Deletes <paramref name="remove"/> in one transaction once every item of <paramref name="keep"/> is found; what was deleted.</summary>
+    Task<IReadOnlyList<string>> DeleteManyAsync(IReadOnlyList<string> keep, IReadOnlyList<string> remove, CancellationToken cancellationToken);
+
     /// <summary>Whether the primary answers now, and the standby (null when there is none).</summary>
     Task<Reachability> PingAsync(CancellationToken cancellationToken);
 }
@@ -47,8 +62,9 @@ public sealed record Reachability(bool Primary, bool? Replica)
 
 /// <param name="Product">The product the item is a photo of (null: a product of its own).</param>
 /// <param name="Text">Its words for full-text search (title, brand, SKU), or null.</param>
+/// <param name="ImagePixels">Width x height of the image it was embedded from (null for a vector given as is): which copy is largest.</param>
 public sealed record NewItem(string Id, float[] Embedding, string Model, string Variant, string? ImageSha256, string MetadataJson, byte[]? Thumbnail, string? ThumbnailType,
-    string? Product = null, string? Text = null);
+    string? Product = null, string? Text = null, long? ImagePixels = null);
 
 /// <summary>What an indexer compares to tell whether an item changed.</summary>
 public sealed record ItemFingerprint(string? ImageSha256, string MetadataJson, string? Product, string? Text);

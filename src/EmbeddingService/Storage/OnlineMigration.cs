@@ -57,6 +57,8 @@ public static class OnlineMigration
         await StorageMigrations.Execute(connection, StoreLayout.ProductAndTextColumns("items"), cancellationToken);
         await BuildIndexAsync(connection, "items_product", StoreLayout.ProductIndex("items", "items_product", concurrently: true), cancellationToken);
         await BuildIndexAsync(connection, "items_text", StoreLayout.TextIndex("items", "items_text", concurrently: true), cancellationToken);
+        await BuildIndexAsync(connection, "items_image_sha256", StoreLayout.ImageHashIndex("items", "items_image_sha256", concurrently: true), cancellationToken);
+        await StorageMigrations.Execute(connection, StoreLayout.DuplicateTables, cancellationToken);
         await StorageMigrations.MarkAsync(connection, 3, cancellationToken);
         progress($"products and texts added in {clock.Elapsed.TotalSeconds:F0} s");
     }

@@ -24,10 +24,11 @@ public sealed partial class PostgresVectorStore(NpgsqlDataSource dataSource, Npg
         "EXISTS (SELECT 1 FROM item_thumbnails t WHERE t.id = items.id), product, text";
 
     private const string Upsert = """
-        INSERT INTO items (id, embedding, model, variant, image_sha256, metadata, product, text)
-        VALUES (@id, @embedding, @model, @variant, @sha, @metadata, @product, @text)
+        INSERT INTO items (id, embedding, model, variant, image_sha256, metadata, product, text, image_pixels)
+        VALUES (@id, @embedding, @model, @variant, @sha, @metadata, @product, @text, @pixels)
         ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, model = excluded.model, variant = excluded.variant,
-            image_sha256 = excluded.image_sha256, metadata = excluded.metadata, product = excluded.product, text = excluded.text, updated_at = now()
+            image_sha256 = excluded.image_sha256, metadata = excluded.metadata, product = excluded.product, text = excluded.text,
+            image_pixels = excluded.image_pixels, updated_at = now()
         """;
 
     public Task<(bool Created, StoredItem Item)> UpsertAsync(NewItem item, CancellationToken cancellationToken) => Guard(async () =>
@@ -63,14 +64,14 @@ public sealed partial class PostgresVectorStore(NpgsqlDataSource dataSource, Npg
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using (var create = new NpgsqlCommand($"""
             CREATE TEMP TABLE staging (id text, embedding halfvec({identity.Dimension}), model text, variant text, image_sha256 text, metadata jsonb,
-                thumbnail bytea, thumbnail_type text, product text, text text) ON COMMIT DROP
+                thumbnail bytea, thumbnail_type text, product text, text text, image_pixels bigint) ON COMMIT DROP
             """, connection, transaction))
         {
             await create.ExecuteNonQueryAsync(cancellationToken);
         }
 
         await using (var import = await connection.BeginBinaryImportAsync(
-            "COPY staging (id, embedding, model, variant, image_sha256, metadata, thumbnail, thumbnail_type, product, text) FROM STDIN (FORMAT BINARY)", cancellationToken))
+            "COPY staging (id, embedding, model, variant, image_sha256, metadata, thumbnail, thumbnail_type, product, text, image_pixels) FROM STDIN (FORMAT BINARY)", cancellationToken))
         {
             foreach (var item in items)
             {
@@ -85,6 +86,7 @@ public sealed partial class PostgresVectorStore(NpgsqlDataSource dataSource, Npg
                 await WriteNullable(import, item.ThumbnailType, NpgsqlDbType.Text, cancellationToken);
                 await WriteNullable(import, item.Product, NpgsqlDbType.Text, cancellationToken);
                 await WriteNullable(import, item.Text, NpgsqlDbType.Text, cancellationToken);
+                await WriteNullable(import, item.ImagePixels, NpgsqlDbType.Bigint, cancellationToken);
             }
 
             await import.CompleteAsync(cancellationToken);
@@ -93,10 +95,11 @@ public sealed partial class PostgresVectorStore(NpgsqlDataSource dataSource, Npg
         await using var upsert = new NpgsqlCommand("""
             WITH latest AS (SELECT DISTINCT ON (id) * FROM staging),
             item AS (
-                INSERT INTO items (id, embedding, model, variant, image_sha256, metadata, product, text)
-                SELECT id, embedding, model, variant, image_sha256, metadata, product, text FROM latest
+                INSERT INTO items (id, embedding, model, variant, image_sha256, metadata, product, text, image_pixels)
+                SELECT id, embedding, model, variant, image_sha256, metadata, product, text, image_pixels FROM latest
                 ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, model = excluded.model, variant = excluded.variant,
-                    image_sha256 = excluded.image_sha256, metadata = excluded.metadata, product = excluded.product, text = excluded.text, updated_at = now()
+                    image_sha256 = excluded.image_sha256, metadata = excluded.metadata, product = excluded.product, text = excluded.text,
+                    image_pixels = excluded.image_pixels, updated_at = now()
                 RETURNING (xmax = 0) AS created),
             removed AS (DELETE FROM item_thumbnails t USING latest WHERE t.id = latest.id AND latest.thumbnail IS NULL),
             added AS (
@@ -121,6 +124,7 @@ public sealed partial class PostgresVectorStore(NpgsqlDataSource dataSource, Npg
         parameters.AddWithValue("metadata", NpgsqlDbType.Jsonb, item.MetadataJson);
         parameters.AddWithValue("product", NpgsqlDbType.Text, (object?)item.Product ?? DBNull.Value);
         parameters.AddWithValue("text", NpgsqlDbType.Text, (object?)item.Text ?? DBNull.Value);
+        parameters.AddWithValue("pixels", NpgsqlDbType.Bigint, (object?)item.ImagePixels ?? DBNull.Value);
     }
 
     /// <summary>The vector in half precision, as the store keeps it.</summary>
@@ -335,6 +339,20 @@ public sealed partial class PostgresVectorStore(NpgsqlDataSource dataSource, Npg
             builder.UseVector();
             return builder.Build();
         }
+    }
+
+    /// <summary>
+    /// Opens the store as it is, for commands that read its vectors whatever model wrote them (duplicates, tag): its
+    /// recorded identity, migrated as at start.
+    /// </summary>
+    /// <exception cref="StoreLayoutException">The database holds no store (nothing was ever written to it).</exception>
+    public static async Task<PostgresVectorStore> OpenExistingAsync(StorageOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        await using var plain = NpgsqlDataSource.Create(options.ConnectionString());
+        var identity = await StorageMigrations.StoredIdentityAsync(plain, cancellationToken)
+            ?? throw new StoreLayoutException("The database in DATABASE_URL holds no store yet: nothing has been written to it.");
+        return await OpenAsync(options, identity, cancellationToken);
     }
 
     private static async Task<string> VersionAsync(NpgsqlDataSource source, CancellationToken cancellationToken)

@@ -51,11 +51,13 @@ internal static class StorageMigrations
         {StoreLayout.VectorIndex("items", "items_embedding", options, dimension, concurrently: false)};
         """;
 
-    /// <summary>Version 3 in place: products and texts (columns without a rewrite, and their indexes).</summary>
+    /// <summary>Version 3 in place: products, texts and image sizes (columns without a rewrite, and their indexes), and what duplicates are known.</summary>
     internal static string Version3InPlace() => $"""
         {StoreLayout.ProductAndTextColumns("items")};
         {StoreLayout.ProductIndex("items", "items_product", concurrently: false)};
         {StoreLayout.TextIndex("items", "items_text", concurrently: false)};
+        {StoreLayout.ImageHashIndex("items", "items_image_sha256", concurrently: false)};
+        {StoreLayout.DuplicateTables};
         """;
 
     /// <exception cref="StoreMismatchException">The store holds vectors of another model, variant or dimension.</exception>
@@ -128,6 +130,18 @@ internal static class StorageMigrations
         var stored = await StoreInfoAsync(connection, cancellationToken);
 
         return identity.Entries.All(e => stored.GetValueOrDefault(e.Key) == e.Value);
+    }
+
+    /// <summary>The identity the store records (model, variant, dimension), or null for a database that holds no store yet.</summary>
+    public static async Task<StoreIdentity?> StoredIdentityAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        if (await Scalar(connection, "SELECT to_regclass('store_info') IS NOT NULL", cancellationToken) is not true) return null;
+        var stored = await StoreInfoAsync(connection, cancellationToken);
+        return stored.TryGetValue("model", out var model) && stored.TryGetValue("dimension", out var dimension) && int.TryParse(dimension, out var width)
+            ? new StoreIdentity(model, stored.GetValueOrDefault(StoreIdentity.VariantKey, "fp32"), width)
+            : null;
     }
 
     internal static async Task<int> VersionAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>

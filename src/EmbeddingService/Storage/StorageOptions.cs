@@ -33,6 +33,14 @@ public sealed class StorageOptions : IValidatableObject
     [Range(0, 64)]
     public int IndexBuildWorkers { get; set; } = 2;
 
+    /// <summary>
+    /// The cosine distance (1 - cosine similarity) within which two items are near duplicates: 0.01, Immich's default
+    /// for ViT-B/32 (docs/decisions.md, "Duplicates"); at most 0.1, past which items are merely similar.
+    /// </summary>
+    [ConfigurationKeyName("DUPLICATE_MAX_DISTANCE")]
+    [Range(1e-6, 0.1)]
+    public double DuplicateMaxDistance { get; set; } = 0.01;
+
     /// <summary>Up to this many items, the service moves an older store to today's layout itself at start; beyond, the migrate command does it online.</summary>
     [ConfigurationKeyName("MIGRATE_INLINE_LIMIT")]
     [Range(0, int.MaxValue)]

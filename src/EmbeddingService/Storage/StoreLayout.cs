@@ -31,7 +31,8 @@ internal static class StoreLayout
             created_at timestamptz NOT NULL DEFAULT now(),
             updated_at timestamptz NOT NULL DEFAULT now(),
             product text,
-            text text)
+            text text,
+            image_pixels bigint)
         """;
 
     public const string ThumbnailsTable = """
@@ -69,7 +70,31 @@ internal static class StoreLayout
         $"CREATE INDEX {(concurrently ? "CONCURRENTLY " : string.Empty)}IF NOT EXISTS {name} ON {table} USING gin ({TextVector}) WHERE text IS NOT NULL";
 
     /// <summary>Version 3 on a store of version 2: the columns (no rewrite: nullable, no default) and their indexes.</summary>
-    public static string ProductAndTextColumns(string table) => $"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS product text, ADD COLUMN IF NOT EXISTS text text";
+    public static string ProductAndTextColumns(string table) =>
+        $"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS product text, ADD COLUMN IF NOT EXISTS text text, ADD COLUMN IF NOT EXISTS image_pixels bigint";
+
+    /// <summary>Exact copies are found by their image's SHA-256 (only items embedded from an image have one).</summary>
+    public static string ImageHashIndex(string table, string name, bool concurrently) =>
+        $"CREATE INDEX {(concurrently ? "CONCURRENTLY " : string.Empty)}IF NOT EXISTS {name} ON {table} (image_sha256) WHERE image_sha256 IS NOT NULL";
+
+    /// <summary>
+    /// What the catalogue knows of its duplicates, from the stored vectors: pairs of items within the distance they
+    /// were scanned at (a &lt; b, gone with either item), and which items were scanned, at which radius and at which
+    /// version of the item (its updated_at then: a changed vector is scanned again).
+    /// </summary>
+    public const string DuplicateTables = """
+        CREATE TABLE IF NOT EXISTS item_pairs (
+            a text NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+            b text NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+            distance real NOT NULL,
+            PRIMARY KEY (a, b),
+            CHECK (a < b));
+        CREATE INDEX IF NOT EXISTS item_pairs_b ON item_pairs (b);
+        CREATE TABLE IF NOT EXISTS duplicate_scans (
+            id text PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE,
+            item_version timestamptz NOT NULL,
+            radius real NOT NULL)
+        """;
 
     /// <summary>The vector index: HNSW over the binary codes.</summary>
     public static string VectorIndex(string table, string name, StorageOptions options, int dimension, bool concurrently) =>
