@@ -15,6 +15,9 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
     /// <summary>--products: search by product, composed queries and the shopper's words at --items (products of 4 photos).</summary>
     public bool ProductsOnly { get; init; }
 
+    /// <summary>--catalogue-checks: duplicates and tags at the store --products left.</summary>
+    public bool CatalogueChecksOnly { get; init; }
+
     /// <summary>Only these presets (--presets vit-b32,vit-l14).</summary>
     public string[]? Presets { get; init; }
 
@@ -43,7 +46,7 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
         var variantsOnly = false;
         var operationsOnly = false;
         var hostile = 10_000;
-        bool layout = false, indexing = false, family = false, products = false;
+        bool layout = false, indexing = false, family = false, products = false, checks = false;
         string[]? presets = null;
         int items = 1_000_000, queries = 200;
         string[]? layouts = null;
@@ -67,6 +70,7 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
                 case "--indexing": indexing = true; break;
                 case "--family": family = true; break;
                 case "--products": products = true; break;
+                case "--catalogue-checks": checks = true; break;
                 case "--presets": presets = Next().Split(','); break;
                 case "--items": items = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--queries": queries = int.Parse(Next(), CultureInfo.InvariantCulture); break;
@@ -81,6 +85,7 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
             IndexingOnly = indexing,
             FamilyOnly = family,
             ProductsOnly = products,
+            CatalogueChecksOnly = checks,
             Presets = presets,
             Items = items,
             Queries = queries,

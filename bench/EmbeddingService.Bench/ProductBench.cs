@@ -32,11 +32,11 @@ internal static class ProductBench
         {
             var source = await StorageBench.CreateDatabaseAsync(server, "bench_products_source");
             target = await StorageBench.CreateDatabaseAsync(server, "bench_products");
-            await FillSourceAsync(source, catalogue);
+            await StoreScaleBench.FillSourceAsync(source, catalogue, i => (ProductId(catalogue.Product(i)), Title(catalogue.Product(i), i / catalogue.Products)));
             Console.Error.WriteLine($"source table filled at {clock.Elapsed.TotalSeconds:F0} s");
             var service = Path.Combine(options.RepositoryRoot, "src", "EmbeddingService", "bin", "Release", "net10.0", "EmbeddingService.dll");
-            var import = await RunAsync("dotnet", [service, "import", "--from-database", source, "--query", "SELECT id, embedding, metadata, product, text FROM products"],
-                [("DATABASE_URL", target), ("INDEX_BUILD_MEMORY_MB", "4096")]);
+            var import = (await BenchProcess.RunAsync("dotnet", [service, "import", "--from-database", source, "--query", "SELECT id, embedding, metadata, product, text FROM products"],
+                [("DATABASE_URL", target), ("INDEX_BUILD_MEMORY_MB", "4096")])).Output;
             var summary = import.Split('\n').FirstOrDefault(l => l.StartsWith("imported ", StringComparison.Ordinal))?.Trim() ?? import.Trim();
             report.Add($"import --from-database with product and text, {catalogue.Count:N0} rows into an empty store", "", "", "", "", summary);
             Console.Error.WriteLine($"imported at {clock.Elapsed.TotalSeconds:F0} s: {summary}");
@@ -137,31 +137,6 @@ internal static class ProductBench
         return Syllables[index % 20] + Syllables[index / 20 % 20] + Syllables[index / 400 % 20];
     }
 
-    private static async Task FillSourceAsync(string url, Catalogue catalogue)
-    {
-        await using (var plain = NpgsqlDataSource.Create(new Storage.StorageOptions { DatabaseUrl = url }.ConnectionString()))
-        {
-            await StorageBench.Execute(plain, "CREATE EXTENSION IF NOT EXISTS vector; CREATE TABLE products (id text, embedding vector(512), metadata jsonb, product text, text text)");
-        }
-
-        var builder = new NpgsqlDataSourceBuilder(new Storage.StorageOptions { DatabaseUrl = url }.ConnectionString());
-        builder.UseVector();
-        await using var dataSource = builder.Build();
-        await using var connection = await dataSource.OpenConnectionAsync();
-        await using var import = await connection.BeginBinaryImportAsync("COPY products (id, embedding, metadata, product, text) FROM STDIN (FORMAT BINARY)");
-        for (var i = 0; i < catalogue.Count; i++)
-        {
-            await import.StartRowAsync();
-            await import.WriteAsync(Catalogue.Id(i), NpgsqlDbType.Text);
-            await import.WriteAsync(new Vector(catalogue.Vector(i).ToArray()));
-            await import.WriteAsync(catalogue.MetadataJson(i), NpgsqlDbType.Jsonb);
-            await import.WriteAsync(ProductId(catalogue.Product(i)), NpgsqlDbType.Text);
-            await import.WriteAsync(Title(catalogue.Product(i), i / catalogue.Products), NpgsqlDbType.Text);
-        }
-
-        await import.CompleteAsync();
-    }
-
     /// <summary>The k best products by their best item's float32 cosine: the truth grouped recall is measured against.</summary>
     private static List<int> ExactProducts(Catalogue catalogue, float[] query, int k)
     {
@@ -206,17 +181,5 @@ internal static class ProductBench
 
         latencies.Sort();
         return (latencies[latencies.Count / 2], latencies[(int)(latencies.Count * 0.95)]);
-    }
-
-    private static async Task<string> RunAsync(string file, string[] arguments, (string Key, string Value)[] environment)
-    {
-        var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var (key, value) in environment) start.Environment[key] = value;
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', arguments)}: exit {process.ExitCode}\n{await output}\n{await error}");
-        return await output;
     }
 }

@@ -31,10 +31,11 @@ var serviceSettings = Environment.GetEnvironmentVariables().Keys.Cast<string>()
         or "INTRA_OP_SPINNING" or "ORT_PREPACKING" or "MAX_DECODE_MEGAPIXELS" or "MAX_UPLOAD_MEMORY_MB" or "MAX_CONCURRENT_UPLOADS")
     .ToDictionary(k => k, k => Environment.GetEnvironmentVariable(k)!);
 if (options.HostileOnly || options.TextOnly || options.StorageOnly || options.VariantsOnly || options.OperationsOnly || options.LayoutOnly || options.IndexingOnly
-    || options.FamilyOnly || options.ProductsOnly)
+    || options.FamilyOnly || options.ProductsOnly || options.CatalogueChecksOnly)
 {
     if (options.FamilyOnly) await FamilyBench.RunAsync(options, small, serviceSettings, report);
     if (options.ProductsOnly) await ProductBench.RunAsync(options, modelDirectory, serviceSettings, report);
+    if (options.CatalogueChecksOnly) await CatalogueCheckBench.RunAsync(options, modelDirectory, report);
     if (options.IndexingOnly) await IndexingBench.RunAsync(options, modelDirectory, phone, serviceSettings, report);
     if (options.LayoutOnly) await LayoutBench.RunAsync(options, report);
     if (options.OperationsOnly) await OperationsBench.RunAsync(options, modelDirectory, small, serviceSettings, report);

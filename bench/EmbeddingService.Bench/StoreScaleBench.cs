@@ -24,7 +24,7 @@ internal static class StoreScaleBench
     {
         var server = Environment.GetEnvironmentVariable("BENCH_DATABASE_URL") ?? throw new InvalidOperationException("BENCH_DATABASE_URL is not set.");
         var catalogue = Catalogue.Generate(options.Items);
-        var pair = (await RunAsync("bash", [Path.Combine(options.RepositoryRoot, "scripts", "postgres.sh"), "pair", "start"], [])).Output
+        var pair = (await BenchProcess.RunAsync("bash", [Path.Combine(options.RepositoryRoot, "scripts", "postgres.sh"), "pair", "start"], [])).Output
             .Split('\n', StringSplitOptions.RemoveEmptyEntries);
         var source = await StorageBench.CreateDatabaseAsync(server, "bench_source");
         var jsonTarget = await StorageBench.CreateDatabaseAsync(server, "bench_jsonl");
@@ -33,7 +33,7 @@ internal static class StoreScaleBench
 
         await FillSourceAsync(source, catalogue);
         var service = Path.Combine(options.RepositoryRoot, "src", "EmbeddingService", "bin", "Release", "net10.0", "EmbeddingService.dll");
-        var fromTable = await RunAsync("dotnet", [service, "import", "--from-database", source, "--query", "SELECT id, embedding, metadata FROM products"],
+        var fromTable = await BenchProcess.RunAsync("dotnet", [service, "import", "--from-database", source, "--query", "SELECT id, embedding, metadata FROM products"],
             [("DATABASE_URL", primary), ("INDEX_BUILD_MEMORY_MB", "4096")]);
         report.Add($"import --from-database, {catalogue.Count:N0} vectors into an empty store (binary COPY, then the indexes)", Rate(fromTable.Output), "", "", "",
             Summary(fromTable.Output));
@@ -41,7 +41,7 @@ internal static class StoreScaleBench
         using (var folder = new TemporaryFile())
         {
             await WriteJsonLinesAsync(folder.Path, catalogue, Math.Min(JsonLines, catalogue.Count));
-            var fromFile = await RunAsync("dotnet", [service, "import", folder.Path], [("DATABASE_URL", jsonTarget), ("INDEX_BUILD_MEMORY_MB", "4096")]);
+            var fromFile = await BenchProcess.RunAsync("dotnet", [service, "import", folder.Path], [("DATABASE_URL", jsonTarget), ("INDEX_BUILD_MEMORY_MB", "4096")]);
             report.Add($"import FILE.jsonl, {Math.Min(JsonLines, catalogue.Count):N0} lines of 512 numbers into an empty store", Rate(fromFile.Output), "", "", "",
                 Summary(fromFile.Output));
         }
@@ -114,24 +114,38 @@ internal static class StoreScaleBench
         }
     }
 
-    private static async Task FillSourceAsync(string url, Catalogue catalogue)
+    /// <summary>
+    /// The source table imports read: <c>products (id, embedding, metadata)</c>, and with <paramref name="words"/> each
+    /// item's product and text too (binary COPY).
+    /// </summary>
+    internal static async Task FillSourceAsync(string url, Catalogue catalogue, Func<int, (string Product, string Text)>? words = null)
     {
         await using (var plain = NpgsqlDataSource.Create(new Storage.StorageOptions { DatabaseUrl = url }.ConnectionString()))
         {
-            await StorageBench.Execute(plain, "CREATE EXTENSION IF NOT EXISTS vector; CREATE TABLE products (id text, embedding vector(512), metadata jsonb)");
+            await StorageBench.Execute(plain, "CREATE EXTENSION IF NOT EXISTS vector; CREATE TABLE products (id text, embedding vector(512), metadata jsonb, product text, text text)");
         }
 
         var builder = new NpgsqlDataSourceBuilder(new Storage.StorageOptions { DatabaseUrl = url }.ConnectionString());
         builder.UseVector();
         await using var dataSource = builder.Build();
         await using var connection = await dataSource.OpenConnectionAsync();
-        await using var import = await connection.BeginBinaryImportAsync("COPY products (id, embedding, metadata) FROM STDIN (FORMAT BINARY)");
+        await using var import = await connection.BeginBinaryImportAsync("COPY products (id, embedding, metadata, product, text) FROM STDIN (FORMAT BINARY)");
         for (var i = 0; i < catalogue.Count; i++)
         {
             await import.StartRowAsync();
             await import.WriteAsync(Catalogue.Id(i), NpgsqlDbType.Text);
             await import.WriteAsync(new Vector(catalogue.Vector(i).ToArray()));
             await import.WriteAsync(catalogue.MetadataJson(i), NpgsqlDbType.Jsonb);
+            if (words?.Invoke(i) is { } given)
+            {
+                await import.WriteAsync(given.Product, NpgsqlDbType.Text);
+                await import.WriteAsync(given.Text, NpgsqlDbType.Text);
+            }
+            else
+            {
+                await import.WriteNullAsync();
+                await import.WriteNullAsync();
+            }
         }
 
         await import.CompleteAsync();
@@ -175,18 +189,6 @@ internal static class StoreScaleBench
         Summary(output).Split(", ").FirstOrDefault(p => p.Contains("vectors/s", StringComparison.Ordinal))?.Split(' ')[0] ?? "?";
 
     private static string Summary(string output) => output.Split('\n').FirstOrDefault(l => l.StartsWith("imported ", StringComparison.Ordinal))?.Trim() ?? output.Trim();
-
-    private static async Task<(int ExitCode, string Output)> RunAsync(string file, string[] arguments, (string Key, string Value)[] environment)
-    {
-        var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var (key, value) in environment) start.Environment[key] = value;
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', arguments)}: exit {process.ExitCode}\n{await output}\n{await error}");
-        return (process.ExitCode, await output);
-    }
 
     private sealed class TemporaryFile : IDisposable
     {

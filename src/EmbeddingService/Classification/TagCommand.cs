@@ -84,20 +84,9 @@ public static class TagCommand
             await Console.Error.WriteLineAsync($"The input cannot be read: {e.Message}");
             return ExitCodes.Usage;
         }
-        catch (Exception e) when (e is ModelDirectoryException or Download.ModelDownloadException)
+        catch (Exception e) when (CommandFailure.IsKnown(e))
         {
-            await Console.Error.WriteLineAsync(e.Message);
-            return ExitCodes.Failed;
-        }
-        catch (Exception e) when (e is StoreMismatchException or StoreLayoutException)
-        {
-            await Console.Error.WriteLineAsync(e.Message);
-            return ExitCodes.StoreMismatch;
-        }
-        catch (Exception e) when (e is StorageUnavailableException || PostgresVectorStore.IsOutage(e))
-        {
-            await Console.Error.WriteLineAsync($"The database cannot be reached or stopped answering ({e.Message}): what was written is kept; run the same command again to go on.");
-            return ExitCodes.DatabaseUnreachable;
+            return await CommandFailure.ExplainAsync(e, "the labels written so far are kept");
         }
     }
 

@@ -76,20 +76,14 @@ public static class DuplicatesCommand
             await Console.Error.WriteLineAsync("Stopped by Ctrl-C: the items scanned so far are kept; run the same command again to go on.");
             return ExitCodes.Interrupted;
         }
-        catch (Exception e) when (e is StoreMismatchException or StoreLayoutException)
-        {
-            await Console.Error.WriteLineAsync(e.Message);
-            return ExitCodes.StoreMismatch;
-        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             await Console.Error.WriteLineAsync($"The groups cannot be written to {output}: {e.Message}");
             return ExitCodes.Failed;
         }
-        catch (Exception e) when (e is StorageUnavailableException || PostgresVectorStore.IsOutage(e))
+        catch (Exception e) when (CommandFailure.IsKnown(e))
         {
-            await Console.Error.WriteLineAsync($"The database cannot be reached or stopped answering ({e.Message}): what was scanned is kept; run the same command again to go on.");
-            return ExitCodes.DatabaseUnreachable;
+            return await CommandFailure.ExplainAsync(e, "what was scanned is kept");
         }
     }
 

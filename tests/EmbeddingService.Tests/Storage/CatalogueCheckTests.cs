@@ -15,18 +15,6 @@ namespace EmbeddingService.Tests.Storage;
 /// </summary>
 public sealed class CatalogueCheckTests
 {
-    private static Dictionary<string, string> Settings(TestDatabase database, params (string Key, string Value)[] extra)
-    {
-        var settings = new Dictionary<string, string>
-        {
-            ["MODEL_DIR"] = SharedData.ReferenceModel,
-            ["MODEL_AUTO_DOWNLOAD"] = "false",
-            ["DATABASE_URL"] = database.Url,
-        };
-        foreach (var (key, value) in extra) settings[key] = value;
-        return settings;
-    }
-
     private static Uri Path(string path) => new(path, UriKind.Relative);
 
     private static async Task<JsonElement> Json(HttpResponseMessage response)
@@ -64,7 +52,7 @@ public sealed class CatalogueCheckTests
     public async Task Duplicates_are_found_on_put_and_by_the_command_exact_copies_apart_edges_respected_pages_stable_and_resolved()
     {
         await using var database = await TestDatabase.CreateAsync();
-        await using var factory = new ServiceFactory(Settings(database));
+        await using var factory = new ServiceFactory(database.ServiceSettings());
         using var client = await factory.ReadyClientAsync();
         var random = new Random(21);
 
@@ -182,7 +170,7 @@ public sealed class CatalogueCheckTests
     public async Task Classify_scores_are_the_softmax_of_logit_scale_times_the_cosine_to_each_labels_normalized_prompt_mean()
     {
         await using var database = await TestDatabase.CreateAsync();
-        await using var factory = new ServiceFactory(Settings(database, ("LOGIT_SCALE", "30")));
+        await using var factory = new ServiceFactory(database.ServiceSettings(("LOGIT_SCALE", "30")));
         using var client = await factory.ReadyClientAsync();
         Assert.Equal(HttpStatusCode.Created, (await client.PutAsync(Path("/items/cat"), ServiceFactory.Form(await File.ReadAllBytesAsync(SharedData.Image("chelsea.png")), fileName: "chelsea.png"))).StatusCode);
         var stored = (await Json(await client.GetAsync(Path("/items/cat?include=embedding")))).GetProperty("embedding").EnumerateArray().Select(v => v.GetSingle()).ToArray();
@@ -255,7 +243,7 @@ public sealed class CatalogueCheckTests
     public async Task Tag_writes_each_items_argmax_label_from_its_stored_vector_names_those_below_min_score_and_resumes()
     {
         await using var database = await TestDatabase.CreateAsync();
-        await using var factory = new ServiceFactory(Settings(database));
+        await using var factory = new ServiceFactory(database.ServiceSettings());
         using var client = await factory.ReadyClientAsync();
         var random = new Random(8);
         var items = Enumerable.Range(0, 40).Select(i => ($"t{i:D2}", Gaussian(random))).ToList();

@@ -16,13 +16,6 @@ public sealed class ProductSearchTests
 {
     private const int Products = 12, Photos = 4;
 
-    private static Dictionary<string, string> Settings(TestDatabase database) => new()
-    {
-        ["MODEL_DIR"] = SharedData.ReferenceModel,
-        ["MODEL_AUTO_DOWNLOAD"] = "false",
-        ["DATABASE_URL"] = database.Url,
-    };
-
     private static Uri Path(string path) => new(path, UriKind.Relative);
 
     private static async Task<JsonElement> Json(HttpResponseMessage response)
@@ -107,7 +100,7 @@ public sealed class ProductSearchTests
     public async Task Grouped_search_returns_k_products_with_their_best_photos_as_an_exact_grouping_would_with_filters_and_when_fewer_match()
     {
         await using var database = await TestDatabase.CreateAsync();
-        await using var factory = new ServiceFactory(Settings(database));
+        await using var factory = new ServiceFactory(database.ServiceSettings());
         using var client = await factory.ReadyClientAsync();
         var catalogue = await CatalogueAsync(client);
 
@@ -146,7 +139,7 @@ public sealed class ProductSearchTests
     public async Task A_composed_query_ranks_as_the_normalized_weighted_sum_of_its_terms_and_leaves_out_the_items_it_names()
     {
         await using var database = await TestDatabase.CreateAsync();
-        await using var factory = new ServiceFactory(Settings(database));
+        await using var factory = new ServiceFactory(database.ServiceSettings());
         using var client = await factory.ReadyClientAsync();
         var catalogue = await CatalogueAsync(client);
         var text = Floats((await Json(await client.PostAsJsonAsync(Path("/embed-text"), new { text = "a red running shoe" }))).GetProperty("embedding"));
@@ -203,7 +196,7 @@ public sealed class ProductSearchTests
     public async Task Bad_terms_and_options_are_422_naming_the_member()
     {
         await using var database = await TestDatabase.CreateAsync();
-        await using var factory = new ServiceFactory(Settings(database));
+        await using var factory = new ServiceFactory(database.ServiceSettings());
         using var client = await factory.ReadyClientAsync();
         var vector = Enumerable.Range(0, 512).Select(i => (float)Math.Sin(i)).ToArray();
         Assert.Equal(HttpStatusCode.Created, (await client.PutAsJsonAsync(Path("/items/a"), new { vector })).StatusCode);
@@ -251,7 +244,7 @@ public sealed class ProductSearchTests
     public async Task The_shoppers_words_keyword_ranks_matches_only_and_hybrid_puts_the_named_sku_first_with_both_ranks()
     {
         await using var database = await TestDatabase.CreateAsync();
-        await using var factory = new ServiceFactory(Settings(database));
+        await using var factory = new ServiceFactory(database.ServiceSettings());
         using var client = await factory.ReadyClientAsync();
         var catalogue = await CatalogueAsync(client);
 
@@ -330,7 +323,7 @@ public sealed class ProductSearchTests
             ("DATABASE_URL", database.Url), ("MODEL_DIR", SharedData.ReferenceModel), ("MODEL_AUTO_DOWNLOAD", "false"));
         Assert.True(exit == 0, $"{exit}\n{output}\n{error}");
 
-        await using var factory = new ServiceFactory(Settings(database));
+        await using var factory = new ServiceFactory(database.ServiceSettings());
         using var client = await factory.ReadyClientAsync();
         using (var form = ServiceFactory.Form(await File.ReadAllBytesAsync(SharedData.Image("astronaut.png")), fileName: "astronaut.png"))
         {

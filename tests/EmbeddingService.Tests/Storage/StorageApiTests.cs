@@ -13,18 +13,6 @@ public sealed class StorageApiTests
 {
     private static readonly string[] Photos = ["chelsea.png", "coffee.png", "astronaut.png", "camera.png", "coffee-progressive.jpg", "chelsea-exif6.jpg"];
 
-    private static Dictionary<string, string> Settings(TestDatabase database, params (string Key, string Value)[] extra)
-    {
-        var settings = new Dictionary<string, string>
-        {
-            ["MODEL_DIR"] = SharedData.ReferenceModel,
-            ["MODEL_AUTO_DOWNLOAD"] = "false",
-            ["DATABASE_URL"] = database.Url,
-        };
-        foreach (var (key, value) in extra) settings[key] = value;
-        return settings;
-    }
-
     private static MultipartFormDataContent Photo(string name, string? metadata = null)
     {
         var form = ServiceFactory.Form(File.ReadAllBytes(SharedData.Image(name)), fileName: name);
@@ -38,7 +26,7 @@ public sealed class StorageApiTests
     public async Task Items_round_trip_with_metadata_thumbnail_pages_and_delete()
     {
         await using var database = await TestDatabase.CreateAsync();
-        await using var factory = new ServiceFactory(Settings(database));
+        await using var factory = new ServiceFactory(database.ServiceSettings());
         using var client = await factory.ReadyClientAsync();
 
         var created = await client.PutAsync(new Uri("/items/cat", UriKind.Relative), Photo("chelsea.png", "{\"kind\":\"cat\",\"price\":12}"));
@@ -97,7 +85,7 @@ public sealed class StorageApiTests
     public async Task Search_by_photo_finds_it_first_and_more_like_this_excludes_the_item()
     {
         await using var database = await TestDatabase.CreateAsync();
-        await using var factory = new ServiceFactory(Settings(database));
+        await using var factory = new ServiceFactory(database.ServiceSettings());
         using var client = await factory.ReadyClientAsync();
         foreach (var (photo, i) in Photos.Select((p, i) => (p, i)))
         {
@@ -135,7 +123,7 @@ public sealed class StorageApiTests
     public async Task Bad_storage_requests_get_a_4xx_with_a_detail()
     {
         await using var database = await TestDatabase.CreateAsync();
-        await using var factory = new ServiceFactory(Settings(database));
+        await using var factory = new ServiceFactory(database.ServiceSettings());
         using var client = await factory.ReadyClientAsync();
         var vector = Enumerable.Repeat(0.1f, 512).ToArray();
         await client.PutAsJsonAsync(new Uri("/items/known", UriKind.Relative), new { vector });
@@ -175,7 +163,7 @@ public sealed class StorageApiTests
     {
         await using var database = await TestDatabase.CreateAsync();
         var last = new System.Collections.Concurrent.ConcurrentDictionary<string, (int Writer, int Sequence)>();
-        await using (var factory = new ServiceFactory(Settings(database)))
+        await using (var factory = new ServiceFactory(database.ServiceSettings()))
         {
             using var client = await factory.ReadyClientAsync();
             await Task.WhenAll(Enumerable.Range(0, 8).Select(writer => Task.Run(async () =>
@@ -194,7 +182,7 @@ public sealed class StorageApiTests
         Assert.Equal(last.Count, (int)await database.ScalarAsync<long>("SELECT count(*) FROM items"));
 
         // A new service on the same database sees every item.
-        await using var restarted = new ServiceFactory(Settings(database));
+        await using var restarted = new ServiceFactory(database.ServiceSettings());
         using var again = await restarted.ReadyClientAsync();
         var seen = 0;
         string? after = null;
@@ -227,7 +215,7 @@ public sealed class StorageApiTests
         await using var database = await TestDatabase.CreateAsync();
         await database.ExecuteAsync("CREATE TABLE store_info (key text PRIMARY KEY, value text NOT NULL); INSERT INTO store_info VALUES ('variant', 'quantized')");
         var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Processes.ServiceAssembly()]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var (key, value) in Settings(database, ("PORT", ServiceProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture)), ("HOST", "127.0.0.1")))
+        foreach (var (key, value) in database.ServiceSettings(("PORT", ServiceProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture)), ("HOST", "127.0.0.1")))
         {
             start.Environment[key] = value;
         }

@@ -22,6 +22,19 @@ public sealed class TestDatabase : IAsyncDisposable
         return new TestDatabase(server[..server.LastIndexOf('/')] + "/" + name);
     }
 
+    /// <summary>A service on the shared tiny reference model (never downloading) storing into this database, with <paramref name="extra"/> settings.</summary>
+    public Dictionary<string, string> ServiceSettings(params (string Key, string Value)[] extra)
+    {
+        var settings = new Dictionary<string, string>
+        {
+            ["MODEL_DIR"] = SharedData.ReferenceModel,
+            ["MODEL_AUTO_DOWNLOAD"] = "false",
+            ["DATABASE_URL"] = Url,
+        };
+        foreach (var (key, value) in extra) settings[key] = value;
+        return settings;
+    }
+
     public async Task<T> ScalarAsync<T>(string sql)
     {
         await using var dataSource = NpgsqlDataSource.Create(new EmbeddingService.Storage.StorageOptions { DatabaseUrl = Url }.ConnectionString());

@@ -209,13 +209,7 @@ public sealed class SearchPageTests(ITestOutputHelper output)
     {
         await using var database = await TestDatabase.CreateAsync();
         var port = ServiceProcess.FreePort();
-        await using var service = await ServiceProcess.StartAsync(port, new Dictionary<string, string>
-        {
-            ["MODEL_DIR"] = SharedData.ReferenceModel,
-            ["MODEL_AUTO_DOWNLOAD"] = "false",
-            ["LOG_LEVEL"] = "warning",
-            ["DATABASE_URL"] = database.Url,
-        });
+        await using var service = await ServiceProcess.StartAsync(port, database.ServiceSettings(("LOG_LEVEL", "warning")));
         using (var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") })
         {
             for (var wait = 0; wait < 600 && !(await http.GetAsync(new Uri("/health/ready", UriKind.Relative))).IsSuccessStatusCode; wait++)
@@ -236,19 +230,8 @@ public sealed class SearchPageTests(ITestOutputHelper output)
             }
         }
 
-        Directory.CreateDirectory(Artifacts);
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Chromium,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
-        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1100, Height = 900 } });
-        var errors = new List<string>();
-        page.PageError += (_, error) => errors.Add(error);
-        await page.GotoAsync($"http://127.0.0.1:{port}/ui/");
-        await Assertions.Expect(page.Locator("#status")).ToContainTextAsync("database ok");
+        await using var session = await BrowserSession.OpenAsync(port);
+        var (page, errors) = (session.Page, session.Errors);
 
         // One card per product: the mug's two photos are one result, with its best photo (the same image) shown.
         await page.GetByTestId("query-file").SetInputFilesAsync(SharedData.Image("coffee.png"));
@@ -285,6 +268,90 @@ public sealed class SearchPageTests(ITestOutputHelper output)
         await Assertions.Expect(page.GetByTestId("refine-form")).ToBeHiddenAsync();
         await Shot(page, "products-3-hybrid-sku");
         Assert.Empty(errors);
+    }
+
+    /// <summary>The duplicates view (an exact copy found, its keeper marked, resolved behind a confirmation) and tags on results.</summary>
+    [BrowserFact]
+    public async Task Duplicates_are_shown_and_resolved_after_a_confirmation_and_results_carry_their_top_tags()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        var port = ServiceProcess.FreePort();
+        await using var service = await ServiceProcess.StartAsync(port, database.ServiceSettings(("LOG_LEVEL", "warning")));
+        await using var session = await BrowserSession.OpenAsync(port);
+        var (page, errors) = (session.Page, session.Errors);
+        await AddAsync(page, ["coffee.png", "chelsea.png", "astronaut.png"], "{}");
+        // The same photo again under another name: an exact copy.
+        using (var copy = new TempDirectory("ui-copy"))
+        {
+            File.Copy(SharedData.Image("coffee.png"), copy.Combine("coffee-copy.png"));
+            await page.GetByTestId("add-files").SetInputFilesAsync(copy.Combine("coffee-copy.png"));
+            await page.GetByTestId("add-submit").ClickAsync();
+            await Assertions.Expect(page.GetByTestId("add-results").Locator("li")).ToHaveTextAsync("coffee-copy.png: added");
+        }
+
+        await page.GetByTestId("find-duplicates").ClickAsync();
+        await Assertions.Expect(page.GetByTestId("duplicate-group")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.GetByTestId("duplicate-group").Locator("figure.keep")).ToHaveAttributeAsync("data-id", "coffee.png");
+        await Assertions.Expect(page.GetByTestId("duplicate-group")).ToContainTextAsync("Exact copies");
+        await Shot(page, "duplicates-1-found");
+
+        // Cancelling deletes nothing; confirming deletes the copy only.
+        await page.GetByTestId("resolve").ClickAsync();
+        await Assertions.Expect(page.GetByTestId("resolve-dialog")).ToContainTextAsync("Keep “coffee.png” and delete “coffee-copy.png”");
+        await page.GetByTestId("resolve-cancel").ClickAsync();
+        await Assertions.Expect(page.GetByTestId("duplicate-group")).ToHaveCountAsync(1);
+        await page.GetByTestId("resolve").ClickAsync();
+        await page.GetByTestId("resolve-confirm").ClickAsync();
+        await Assertions.Expect(page.Locator("#message")).ToContainTextAsync("Deleted 1 duplicate of “coffee.png”");
+        Assert.Equal(3L, await database.ScalarAsync<long>("SELECT count(*) FROM items"));
+        Assert.Equal(0L, await database.ScalarAsync<long>("SELECT count(*) FROM items WHERE id = 'coffee-copy.png'"));
+        await page.GetByTestId("find-duplicates").ClickAsync();
+        await Assertions.Expect(page.GetByTestId("duplicates-summary")).ToHaveTextAsync("No duplicates found.");
+
+        // Tags for a label set typed once: every result shows its top ones.
+        await page.Locator("details summary").ClickAsync();
+        await page.GetByTestId("tag-labels").FillAsync("cat, coffee, astronaut, camera");
+        await page.GetByTestId("query-text").FillAsync("a cup");
+        await page.GetByTestId("query-text").PressAsync("Enter");
+        await Assertions.Expect(page.GetByTestId("tags")).ToHaveCountAsync(3);
+        var tags = await page.GetByTestId("tags").AllTextContentsAsync();
+        Assert.All(tags, t => Assert.Matches(@"^\w+ \d+% · \w+ \d+% · \w+ \d+%$", t));
+        await Shot(page, "duplicates-2-tags");
+        Assert.Empty(errors);
+    }
+
+    /// <summary>Debian's Chromium on the page at /ui/, once the page says the database is reachable; the page's script errors collected.</summary>
+    private sealed class BrowserSession : IAsyncDisposable
+    {
+        private IPlaywright? _playwright;
+        private IBrowser? _browser;
+
+        public IPage Page { get; private set; } = null!;
+
+        public List<string> Errors { get; } = [];
+
+        public static async Task<BrowserSession> OpenAsync(int port)
+        {
+            Directory.CreateDirectory(Artifacts);
+            var session = new BrowserSession { _playwright = await Playwright.CreateAsync() };
+            session._browser = await session._playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = Chromium,
+                Headless = true,
+                Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            });
+            session.Page = await session._browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1100, Height = 900 } });
+            session.Page.PageError += (_, error) => session.Errors.Add(error);
+            await session.Page.GotoAsync($"http://127.0.0.1:{port}/ui/");
+            await Assertions.Expect(session.Page.Locator("#status")).ToContainTextAsync("database ok");
+            return session;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_browser is not null) await _browser.DisposeAsync();
+            _playwright?.Dispose();
+        }
     }
 
     private static async Task AddAsync(IPage page, string[] images, string metadata)

@@ -153,6 +153,98 @@ function render(products, label, mode) {
   const list = $("#results");
   list.replaceChildren(...products.map((product) => card(product, mode)));
   show(products.length === 0 ? `No matching items for ${label}.` : `${products.length} results for ${label}.`);
+  tagCards();
+}
+
+/** The labels typed once in the options, or none. */
+function tagLabels() {
+  return [...new Set($("#tag-labels").value.split(",").map((l) => l.trim()).filter((l) => l))];
+}
+
+/** Each result's top three tags for the typed labels (POST /classify on its stored vector; label embeddings are cached). */
+async function tagCards() {
+  const labels = tagLabels();
+  if (labels.length < 2) return;
+  for (const card of document.querySelectorAll('[data-testid="result"]')) {
+    try {
+      const body = await call("/classify", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ item_id: card.dataset.id, labels }) });
+      const tags = document.createElement("div");
+      tags.className = "tags";
+      tags.dataset.testid = "tags";
+      tags.textContent = body.labels.slice(0, 3).map((l) => `${l.label} ${Math.round(l.score * 100)}%`).join(" · ");
+      card.querySelector(".meta")?.append(tags);
+    } catch (error) {
+      show(explain(error), "error");
+      return;
+    }
+  }
+}
+
+/** The duplicate groups, each with its photos and the suggested keeper; resolving one asks first. */
+async function findDuplicates() {
+  const list = $("#duplicate-groups");
+  list.replaceChildren();
+  try {
+    const page = await call("/duplicates?limit=100");
+    $("#duplicates-summary").textContent = page.groups.length === 0
+      ? "No duplicates found."
+      : `${page.groups.length} group${page.groups.length === 1 ? "" : "s"}${page.next ? " (first 100)" : ""}` +
+        (page.unscanned > 0 ? `; ${page.unscanned} items not checked yet (run the duplicates command)` : "");
+    list.append(...page.groups.map(duplicateGroup));
+  } catch (error) {
+    show(explain(error), "error");
+  }
+}
+
+function duplicateGroup(group) {
+  const row = document.createElement("li");
+  row.className = "group";
+  row.dataset.testid = "duplicate-group";
+  row.dataset.group = group.group;
+  const title = document.createElement("div");
+  title.className = "group-title";
+  title.textContent = group.exact ? "Exact copies" : "Near duplicates";
+  const photos = document.createElement("div");
+  photos.className = "group-items";
+  for (const item of group.items) {
+    const figure = document.createElement("figure");
+    figure.dataset.id = item.id;
+    if (item.id === group.keep) figure.className = "keep";
+    const image = document.createElement("img");
+    image.alt = item.id;
+    showImage(image, `/items/${encodeURIComponent(item.id)}/thumbnail`);
+    image.onerror = () => image.replaceWith(Object.assign(document.createElement("div"), { className: "placeholder", textContent: "no image" }));
+    const caption = document.createElement("figcaption");
+    caption.textContent = item.id === group.keep ? `${item.id} · keep` : `${item.id} · ${item.distance.toFixed(4)}`;
+    figure.append(image, caption);
+    photos.append(figure);
+  }
+  const resolve = document.createElement("button");
+  resolve.type = "button";
+  resolve.className = "danger";
+  resolve.dataset.testid = "resolve";
+  const others = group.items.map((i) => i.id).filter((id) => id !== group.keep);
+  resolve.textContent = `Keep ${group.keep}, delete ${others.length}`;
+  resolve.addEventListener("click", () => resolveGroup(group.keep, others, row));
+  row.append(title, photos, resolve);
+  return row;
+}
+
+function resolveGroup(keep, remove, row) {
+  const dialog = $("#resolve-dialog");
+  $("#resolve-text").textContent = `Keep “${keep}” and delete ${remove.map((id) => `“${id}”`).join(", ")}? This cannot be undone.`;
+  dialog.onclose = async () => {
+    if (dialog.returnValue !== "delete") return;
+    try {
+      const result = await call("/duplicates/resolve", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ keep: [keep], delete: remove }) });
+      row.remove();
+      show(`Deleted ${result.deleted.length} duplicate${result.deleted.length === 1 ? "" : "s"} of “${keep}”.`);
+    } catch (error) {
+      show(explain(error), "error");
+    }
+  };
+  dialog.returnValue = "";
+  dialog.showModal();
 }
 
 /** A product found: its best photo, how many of its photos matched, whether the words matched. */
@@ -353,6 +445,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (file) searchPhoto(file);
   });
   $("#add-form").addEventListener("submit", addProducts);
+  $("#find-duplicates").addEventListener("click", findDuplicates);
   $("#detail-close").addEventListener("click", () => $("#detail").close());
   $("#detail-more").addEventListener("click", () => {
     $("#detail").close();
