@@ -4,7 +4,7 @@ using EmbeddingService.Tests.Support;
 
 namespace EmbeddingService.Tests.EndToEnd;
 
-/// <summary>One service process on port 8000, where the README's snippets point, shared by these tests.</summary>
+/// <summary>One service process on port 8000, where the guide's snippets (docs/api.md) point, shared by these tests.</summary>
 public sealed class ReadmeServiceFixture : IAsyncLifetime
 {
     public ServiceProcess? Service { get; private set; }
@@ -39,7 +39,7 @@ public sealed partial class ReadmeSnippetTests(ReadmeServiceFixture fixture) : I
     private readonly TempDirectory _workDirectory = CreateWorkDirectory();
 
     [SharedDataFact]
-    public async Task The_readme_curl_commands_run_unchanged()
+    public async Task The_api_pages_curl_commands_run_unchanged()
     {
         var commands = CodeBlocks("bash").SelectMany(b => b.Split('\n')).Where(l => l.StartsWith("curl ", StringComparison.Ordinal)).ToList();
         Assert.Equal(4, commands.Count);
@@ -56,7 +56,7 @@ public sealed partial class ReadmeSnippetTests(ReadmeServiceFixture fixture) : I
     }
 
     [SharedDataFact]
-    public async Task The_readme_python_requests_snippet_runs_unchanged()
+    public async Task The_api_pages_python_requests_snippet_runs_unchanged()
     {
         var script = Path.Combine(_workDirectory.Path, "client.py");
         await File.WriteAllTextAsync(script, Assert.Single(CodeBlocks("python")));
@@ -65,7 +65,7 @@ public sealed partial class ReadmeSnippetTests(ReadmeServiceFixture fixture) : I
     }
 
     [SharedDataFact]
-    public async Task The_readme_javascript_axios_snippet_runs_unchanged()
+    public async Task The_api_pages_javascript_axios_snippet_runs_unchanged()
     {
         var script = Path.Combine(_workDirectory.Path, "client.js");
         await File.WriteAllTextAsync(script, Assert.Single(CodeBlocks("javascript")));
@@ -100,8 +100,9 @@ public sealed partial class ReadmeSnippetTests(ReadmeServiceFixture fixture) : I
 
     private static List<string> CodeBlocks(string language)
     {
-        var readme = File.ReadAllText(Path.Combine(SharedData.RepositoryRoot, "README.md"));
-        return [.. FencedBlock().Matches(readme).Where(m => m.Groups[1].Value == language).Select(m => m.Groups[2].Value)];
+        // The examples live in the guide's API page since the README became a map.
+        var page = File.ReadAllText(Path.Combine(SharedData.RepositoryRoot, "docs", "api.md"));
+        return [.. FencedBlock().Matches(page).Where(m => m.Groups[1].Value == language).Select(m => m.Groups[2].Value)];
     }
 
     private async Task<string> RunAsync(string program, string[] arguments, params (string Key, string Value)[] environment)

@@ -65,7 +65,7 @@ public sealed partial class DeploymentTests(TinyModelFixture tiny)
         Assert.True(Mebibytes(Text(container, "resources", "requests", "memory")) >= 900);
         foreach (var setting in env.Keys)
         {
-            Assert.Contains(setting, File.ReadAllText(Path.Combine(Root, "README.md")), StringComparison.Ordinal);
+            Assert.Contains($"`{setting}`", File.ReadAllText(Path.Combine(Root, "docs", "operations.md")), StringComparison.Ordinal);
         }
     }
 
