@@ -9,7 +9,7 @@ RUN dotnet restore src/EmbeddingService/EmbeddingService.csproj
 COPY src/ src/
 RUN dotnet publish src/EmbeddingService -c Release -o /app --no-restore
 
-# GPU image: docker build --target gpu -t embedding-service:gpu .  Microsoft.ML.OnnxRuntime.Gpu.Linux 1.31.0's CUDA
+# GPU image: docker build --target gpu -t embedding-service:gpu .  Microsoft.ML.OnnxRuntime.Gpu.Linux 1.32.0's CUDA
 # provider links libcudart.so.13, libcublas(Lt).so.13, libcurand.so.10 and loads cuDNN 9: the CUDA 13 + cuDNN 9 runtime
 # image. Self-contained, so the image needs no .NET runtime. Run with --gpus all and CUDA_VISIBLE_DEVICES=0.
 FROM build AS build-gpu

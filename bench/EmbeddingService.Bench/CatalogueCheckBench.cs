@@ -90,12 +90,15 @@ internal static class CatalogueCheckBench
         var dry = (await BenchProcess.RunAsync("dotnet", [service, "tag", "--labels", labels, "--key", "kind", "--dry-run"], environment)).Output;
         var dryTime = clock.Elapsed;
         report.Add($"tag --dry-run, 100 labels, {items + originals.Count:N0} items", Report.F((items + originals.Count) / dryTime.TotalSeconds, 0), "", "", "",
-            $"{dryTime.TotalSeconds:F1} s for the whole command (model load, label embedding, a COPY of every vector); {dry.Split('\n')[0].Trim()}");
+            $"{dryTime.TotalSeconds:F1} s for the whole command (model load, label embedding, a COPY of every vector); {Summary(dry, "would tag")}");
         clock.Restart();
         var written = (await BenchProcess.RunAsync("dotnet", [service, "tag", "--labels", labels, "--key", "kind", "--filter", "{\"shelf\": \"s7\"}"], environment)).Output;
-        report.Add("tag, 100 labels, one shelf (0.1 %) written", "", "", "", "", $"{clock.Elapsed.TotalSeconds:F1} s; {written.Split('\n')[0].Trim()}");
+        report.Add("tag, 100 labels, one shelf (0.1 %) written", "", "", "", "", $"{clock.Elapsed.TotalSeconds:F1} s; {Summary(written, "tagged")}");
         File.Delete(labels);
     }
+
+    private static string Summary(string output, string start) =>
+        output.Split('\n').FirstOrDefault(l => l.StartsWith(start, StringComparison.Ordinal))?.Trim() ?? output.Trim();
 
     /// <summary>A unit vector at exactly <paramref name="distance"/> (1 - cosine) from <paramref name="from"/>.</summary>
     private static float[] At(float[] from, double distance, Random random)

@@ -16,6 +16,9 @@ public abstract class Intake : IDisposable
 {
     public ApiError? Refusal { get; private set; }
 
+    /// <summary>How long the body took to receive and parse (Server-Timing's <c>receive</c>).</summary>
+    public TimeSpan Received { get; private set; }
+
     /// <summary>What the intake holds until the response is written (received buffers, decoded images).</summary>
     private protected IDisposable? Held { get; set; }
 
@@ -33,9 +36,11 @@ public abstract class Intake : IDisposable
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(take);
         var intake = new T();
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             await take(intake, context);
+            intake.Received = System.Diagnostics.Stopwatch.GetElapsedTime(started);
         }
         catch (ApiException e)
         {

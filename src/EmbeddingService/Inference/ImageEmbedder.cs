@@ -107,10 +107,11 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
         var pixels = ArrayPool<float>.Shared.Rent(pipeline.ItemLength);
         try
         {
-            var (decoded, thumbnail) = await PreprocessAsync(serving, encoded, plan, pixels, withThumbnail, cancellationToken);
+            var (decoded, preprocessed, thumbnail) = await PreprocessAsync(serving, encoded, plan, pixels, withThumbnail, cancellationToken);
             var result = await pipeline.EmbedAsync(ticket, pixels.AsMemory(0, pipeline.ItemLength), cancellationToken);
             return new ImageEmbedding(result.Embedding, serving.Model.Card.Name, serving.Model.Device, decoded, result)
             {
+                Preprocess = preprocessed,
                 Thumbnail = thumbnail,
                 Pixels = (long)plan.Width * plan.Height,
             };
@@ -125,7 +126,7 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
 
     /// <summary>Decodes and preprocesses into <paramref name="pixels"/> within the decode bounds; returns the time it took.</summary>
     /// <param name="plan">The header's reading (<see cref="ImageDecoder.Probe"/>), made once by the caller.</param>
-    private async Task<(TimeSpan Decode, byte[]? Thumbnail)> PreprocessAsync(ServingModel serving, ReadOnlyMemory<byte> encoded, DecodePlan plan, float[] pixels,
+    private async Task<(TimeSpan Decode, TimeSpan Preprocess, byte[]? Thumbnail)> PreprocessAsync(ServingModel serving, ReadOnlyMemory<byte> encoded, DecodePlan plan, float[] pixels,
         bool withThumbnail, CancellationToken cancellationToken)
     {
         var shortestEdge = serving.Model.Preprocessor.ShortestEdge;
@@ -138,12 +139,13 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
             try
             {
                 if (imaging.Value.ExifOrientation == ExifOrientationMode.Apply) image = ExifOrientation.Apply(image, orientation);
+                var decoded = Stopwatch.GetElapsedTime(started);
                 serving.ImagePreprocessor.Preprocess(image, pixels);
                 var elapsed = Stopwatch.GetElapsedTime(started);
                 metrics.Decoded(plan.Format, elapsed);
                 // Thumbnails are for people: upright whatever was embedded.
                 if (withThumbnail && imaging.Value.ExifOrientation == ExifOrientationMode.Ignore) image = ExifOrientation.Apply(image, orientation);
-                return (elapsed, withThumbnail ? ThumbnailMaker.Make(image) : null);
+                return (decoded, elapsed - decoded, withThumbnail ? ThumbnailMaker.Make(image) : null);
             }
             finally
             {
@@ -176,6 +178,9 @@ public sealed class ImageEmbedder(ModelState state, ImageDecoder decoder, IOptio
 /// <param name="Model">The model's name, as answers carry it (<see cref="Model.ModelCard.Name"/>).</param>
 public sealed record ImageEmbedding(float[] Vector, string Model, string Device, TimeSpan Decode, BatchResult Batch)
 {
+    /// <summary>Resizing, cropping and normalizing the decoded image (Decode is the decode and EXIF orientation alone).</summary>
+    public TimeSpan Preprocess { get; init; }
+
     /// <summary>A small JPEG preview, when asked for.</summary>
     public byte[]? Thumbnail { get; init; }
 

@@ -83,7 +83,7 @@ public sealed partial class OrtSessionFactory(InferenceOptions options, ILogger 
     }
 
     /// <summary>
-    /// What the CUDA provider of Microsoft.ML.OnnxRuntime.Gpu.Linux 1.31.0 loads (its DT_NEEDED entries, and cuDNN,
+    /// What the CUDA provider of Microsoft.ML.OnnxRuntime.Gpu.Linux 1.32.0 loads (the same as 1.31.0) (its DT_NEEDED entries, and cuDNN,
     /// which it opens at run time), driver first: checked before ONNX Runtime tries, so a machine without them gets one
     /// line naming the missing library instead of ONNX Runtime's error per session.
     /// </summary>

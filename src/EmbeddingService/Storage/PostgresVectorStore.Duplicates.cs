@@ -11,10 +11,11 @@ namespace EmbeddingService.Storage;
 public sealed partial class PostgresVectorStore
 {
     /// <summary>
-    /// Candidates the binary index gives for an item's neighbours: near duplicates (cosine distance <= 0.1) differ in
-    /// few bits of their binary codes, far fewer than any other item; 64 is Immich's neighbour count.
+    /// Candidates the binary index gives for an item's neighbours. At 1,000,000 catalogue-shaped items, 64 (Immich's
+    /// neighbour count) missed 10 % of copies planted within 0.01: the index's search ends in a crowd of codes at
+    /// equal Hamming distances before it reaches them; 200 found every one of those (docs/decisions.md, "Duplicates").
     /// </summary>
-    internal const int NeighbourCandidates = 64;
+    internal const int NeighbourCandidates = 200;
 
     /// <summary>
     /// The stored items within <paramref name="radius"/> of <paramref name="id"/>'s vector (at most

@@ -68,7 +68,7 @@ public sealed class ApiTests
             using var form = ServiceFactory.Form(File.ReadAllBytes(SharedData.Image(image)), fileName: image);
             var response = await client.PostAsync(new Uri("/embed-image", UriKind.Relative), form);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            Assert.Matches("^decode;dur=[0-9.]+, queue;dur=[0-9.]+, inference;dur=[0-9.]+;desc=\"batch of [0-9]+\"$",
+            Assert.Matches("^receive;dur=[0-9.]+, decode;dur=[0-9.]+, preprocess;dur=[0-9.]+, queue;dur=[0-9.]+, inference;dur=[0-9.]+;desc=\"batch of [0-9]+\"$",
                 string.Join(",", response.Headers.GetValues("Server-Timing")));
             using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
             Assert.Equal(["embedding", "model", "device"], body.RootElement.EnumerateObject().Select(p => p.Name));

@@ -21,8 +21,10 @@ public sealed partial class GpuBuildTests(TinyModelFixture tiny, ITestOutputHelp
             SharedData.RepositoryRoot);
         Assert.True(exitCode == 0, stdout + stderr);
         Assert.True(File.Exists(Path.Combine(app.Path, "runtimes", "linux-x64", "native", "libonnxruntime_providers_cuda.so")), "no CUDA provider in the GPU build");
-        // Managed and native parts are one version.
-        Assert.StartsWith("1.31.0", System.Diagnostics.FileVersionInfo.GetVersionInfo(Path.Combine(app.Path, "Microsoft.ML.OnnxRuntime.dll")).ProductVersion, StringComparison.Ordinal);
+        // Managed and native parts are one version: the GPU package's, as Directory.Packages.props pins it.
+        var pinned = System.Xml.Linq.XDocument.Load(Path.Combine(SharedData.RepositoryRoot, "Directory.Packages.props")).Descendants("PackageVersion")
+            .Single(p => (string?)p.Attribute("Include") == "Microsoft.ML.OnnxRuntime.Gpu.Linux").Attribute("Version")!.Value;
+        Assert.StartsWith(pinned, System.Diagnostics.FileVersionInfo.GetVersionInfo(Path.Combine(app.Path, "Microsoft.ML.OnnxRuntime.dll")).ProductVersion, StringComparison.Ordinal);
 
         // The libraries the fallback checks for are the ones this package's CUDA provider links, and the Dockerfile's
         // GPU stage is the CUDA runtime they come from.
