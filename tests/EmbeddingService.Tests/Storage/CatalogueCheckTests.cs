@@ -17,21 +17,11 @@ public sealed class CatalogueCheckTests
 {
     private static Uri Path(string path) => new(path, UriKind.Relative);
 
-    private static async Task<JsonElement> Json(HttpResponseMessage response)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {text}");
-        return JsonDocument.Parse(text).RootElement.Clone();
-    }
+    private static Task<JsonElement> Json(HttpResponseMessage response) => TestVectors.JsonAsync(response);
 
-    private static float[] Unit(float[] vector)
-    {
-        TensorPrimitives.Divide(vector, TensorPrimitives.Norm(vector), vector);
-        return vector;
-    }
+    private static float[] Unit(float[] vector) => TestVectors.Unit(vector);
 
-    private static float[] Gaussian(Random random) =>
-        Unit([.. Enumerable.Range(0, 512).Select(_ => (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble())))]);
+    private static float[] Gaussian(Random random) => TestVectors.Gaussian(random);
 
     /// <summary>A unit vector at exactly <paramref name="distance"/> (1 - cosine) from <paramref name="from"/>.</summary>
     private static float[] At(float[] from, double distance, Random random)

@@ -18,21 +18,11 @@ public sealed class ProductSearchTests
 
     private static Uri Path(string path) => new(path, UriKind.Relative);
 
-    private static async Task<JsonElement> Json(HttpResponseMessage response)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {text}");
-        return JsonDocument.Parse(text).RootElement.Clone();
-    }
+    private static Task<JsonElement> Json(HttpResponseMessage response) => TestVectors.JsonAsync(response);
 
-    private static float[] Unit(float[] vector)
-    {
-        TensorPrimitives.Divide(vector, TensorPrimitives.Norm(vector), vector);
-        return vector;
-    }
+    private static float[] Unit(float[] vector) => TestVectors.Unit(vector);
 
-    private static float[] Gaussian(Random random) =>
-        Unit([.. Enumerable.Range(0, 512).Select(_ => (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble())))]);
+    private static float[] Gaussian(Random random) => TestVectors.Gaussian(random);
 
     /// <summary>
     /// 12 products of 4 photos (a product's photos near its centre), colour "red" on even products and "blue" on odd
