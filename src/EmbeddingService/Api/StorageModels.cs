@@ -22,7 +22,10 @@ public sealed record ItemResponse(
     public IReadOnlyList<Neighbour>? NearDuplicates { get; init; }
 
     public static ItemResponse From(StoredItem item) => new(item.Id, item.Model, item.Variant, item.ImageSha256, Json(item.MetadataJson), item.Product, item.Text,
-        item.HasThumbnail ? $"/items/{Uri.EscapeDataString(item.Id)}/thumbnail" : null, item.CreatedAt, item.UpdatedAt, item.Embedding);
+        item.HasThumbnail ? ThumbnailPath(item.Id) : null, item.CreatedAt, item.UpdatedAt, item.Embedding);
+
+    /// <summary>Where an item's thumbnail is served (<c>GET /items/{id}/thumbnail</c>).</summary>
+    internal static string ThumbnailPath(string id) => $"/items/{Uri.EscapeDataString(id)}/thumbnail";
 
     internal static JsonElement Json(string json)
     {
@@ -103,7 +106,7 @@ internal static class SearchResults
         json.WriteNumber("score", hit.Score);
         json.WritePropertyName("metadata");
         json.WriteRawValue(hit.MetadataJson, skipInputValidation: true);
-        if (hit.HasThumbnail) json.WriteString("thumbnail_url", $"/items/{Uri.EscapeDataString(hit.Id)}/thumbnail");
+        if (hit.HasThumbnail) json.WriteString("thumbnail_url", ItemResponse.ThumbnailPath(hit.Id));
         if (withProduct && hit.Product is not null) json.WriteString("product", hit.Product);
         if (mode == SearchMode.Hybrid)
         {

@@ -91,8 +91,7 @@ public sealed record ImportRow(string Where, string? Id, float[]? Vector, string
     }
 
     /// <summary>Why <paramref name="id"/> cannot name an item (1 to 256 characters, none a control character), or null.</summary>
-    public static string? IdProblem(string? id) =>
-        string.IsNullOrEmpty(id) || id.Length > 256 || id.Any(char.IsControl) ? "the id must have 1 to 256 characters and no control characters" : null;
+    public static string? IdProblem(string? id) => Storage.ItemFields.NameProblem(id, "the id");
 
     /// <summary>Why a JSON object cannot be stored as metadata (the NUL character, which jsonb refuses), or null.</summary>
     public static string? MetadataProblem(string json) =>
