@@ -41,6 +41,7 @@ public sealed class ClipImagePreprocessor
         ? (shortestEdge, (int)((double)((long)shortestEdge * height) / width))
         : ((int)((double)((long)shortestEdge * width) / height), shortestEdge);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Preprocess(RgbaImage image, Span<float> destination)
     {
         ArgumentNullException.ThrowIfNull(image);
@@ -110,6 +111,7 @@ public sealed class ClipImagePreprocessor
     }
 
     /// <summary>Horizontal pass for the crop's columns (the filter's window): all four channels of a pixel in one vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ResampleRow(ReadOnlySpan<byte> source, Span<byte> target, PillowBicubic filter, int count)
     {
         var kernel = filter.KernelSize;
@@ -132,6 +134,7 @@ public sealed class ClipImagePreprocessor
     }
 
     /// <summary>Vertical pass for output row <paramref name="yy"/> of the crop, tap by tap over whole rows so memory is read in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ResampleColumnRow(ReadOnlySpan<byte> temp, int rowBytes, PillowBicubic filter, int yy, int firstRow, Span<int> sums)
     {
         var ymin = filter.Bounds[yy * 2] - firstRow;
@@ -152,6 +155,7 @@ public sealed class ClipImagePreprocessor
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Narrow(Span<int> sums, Span<byte> target)
     {
         var target32 = MemoryMarshal.Cast<byte, uint>(target);
@@ -162,6 +166,7 @@ public sealed class ClipImagePreprocessor
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Normalize(ReadOnlySpan<byte> rgba, Span<float> red, Span<float> green, Span<float> blue)
     {
         var lookup = _lookup.AsSpan();

@@ -4,6 +4,7 @@ namespace EmbeddingService.Imaging;
 public static class ExifOrientation
 {
     /// <summary>Returns the upright image; disposes <paramref name="image"/> when a new one was made.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static RgbaImage Apply(RgbaImage image, int orientation)
     {
         ArgumentNullException.ThrowIfNull(image);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace EmbeddingService.Imaging;
 
 /// <summary>
@@ -32,6 +33,7 @@ public sealed class PillowBicubic
     /// <paramref name="first"/>. Each pixel's coefficients depend on its own position only, so a window costs only its
     /// own size: a crop of a 10 x 5,000,000 image does not compute 112 million rows.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static PillowBicubic Create(int inSize, int outSize, int first, int count)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(inSize, 1);
