@@ -18,11 +18,12 @@ public sealed class InferenceOptions
     public int InferenceWorkers { get; set; }
 
     /// <summary>
-    /// Whether ONNX Runtime's threads spin between operators instead of sleeping: lower latency, but the spinning
-    /// takes CPU from concurrent image decoding.
+    /// Whether ONNX Runtime's threads spin between the operators of a run instead of sleeping (they stop when the run
+    /// ends): a lone request's inference as fast as the raw runtime's, for a little of the CPU that concurrent decodes
+    /// would use (docs/decisions.md).
     /// </summary>
     [ConfigurationKeyName("INTRA_OP_SPINNING")]
-    public bool AllowSpinning { get; set; }
+    public bool AllowSpinning { get; set; } = true;
 
     /// <summary>Whether MatMul weights are repacked at load (a second copy of most weights).</summary>
     [ConfigurationKeyName("ORT_PREPACKING")]

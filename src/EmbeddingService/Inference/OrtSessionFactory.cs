@@ -33,6 +33,8 @@ public sealed partial class OrtSessionFactory(InferenceOptions options, ILogger 
             InterOpNumThreads = 1,
         };
         sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
+        // Spinning ends with the run: between runs the cores belong to the image decoders.
+        sessionOptions.AddSessionConfigEntry("session.force_spinning_stop", "1");
         sessionOptions.AddSessionConfigEntry("session.disable_prepacking", options.Prepacking ? "0" : "1");
 
         var device = "cpu";
