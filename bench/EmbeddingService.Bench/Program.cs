@@ -20,6 +20,8 @@ if (!File.Exists(Path.Combine(modelDirectory, "onnx", "vision_model.onnx")))
 
 var phone = File.ReadAllBytes(Path.Combine(options.SharedDirectory, "images", "astronaut-4032x3024.jpg"));
 var small = MakeJpeg(phone, 640, 480);
+// A 24-megapixel camera's photo (6000 x 4000), the large upload of the 1-client ratio.
+var camera = MakeJpeg(phone, 6000, 4000);
 // Every figure says which CPU it came from: its int8 kernel decides the quantized variant's speed and exactness.
 var cpuLine = $"CPU: {EmbeddingService.Cpu.CpuFeatures.Current.Describe()}; {Environment.ProcessorCount} cores";
 Console.WriteLine(cpuLine);
@@ -62,7 +64,7 @@ if (!options.Focus)
 }
 
 double smallOneP50 = 0, phoneOneP50 = 0, rssAfter1000 = 0, rssAfterSoak = 0, peak = 0;
-var rounds = new List<(double Service8, double BestRaw, double ServiceP50, double RawBatchOne)>();
+var rounds = new List<Round>();
 await using (var service = await ServiceUnderTest.StartAsync(options.RepositoryRoot, modelDirectory, serviceSettings))
 {
     foreach (var (name, image) in options.Focus ? [("640x480 JPEG", small)] : new[] { ("640x480 JPEG", small), ("4032x3024 JPEG", phone) })
@@ -80,16 +82,21 @@ await using (var service = await ServiceUnderTest.StartAsync(options.RepositoryR
 
     // The machine's speed drifts between minutes, so the target ratios come from rounds that measure raw
     // inference and the service back to back, one right after the other.
-    for (var round = 1; round <= 3; round++)
+    // Five rounds: this machine's speed moves by 15 % within a minute, and a median of three still swung by 0.1.
+    await HttpLoad.RunAsync(service.Address, camera, 1, 1.5);
+    for (var round = 1; round <= 5; round++)
     {
         var rawOne = raw.Measure(1, options.Seconds / 2);
         var serviceOne = await HttpLoad.RunAsync(service.Address, small, 1, options.Seconds / 2);
+        var serviceCamera = await HttpLoad.RunAsync(service.Address, camera, 1, options.Seconds / 2);
         var bestRawRound = Math.Max(raw.Measure(8, options.Seconds / 2).ImagesPerSecond, raw.Measure(16, options.Seconds / 2).ImagesPerSecond);
         var serviceEight = await HttpLoad.RunAsync(service.Address, small, 8, options.Seconds);
-        rounds.Add((serviceEight.ImagesPerSecond, bestRawRound, serviceOne.Percentile(0.5), rawOne.MedianRunMs));
-        report.Add($"round {round}: 8 clients vs raw batch 8/16; 1 client vs raw batch 1", $"{Report.F(serviceEight.ImagesPerSecond)} / {Report.F(bestRawRound)}",
-            $"{Report.F(serviceOne.Percentile(0.5))} / {Report.F(rawOne.MedianRunMs)}", "", "",
-            $"ratios {Report.F(serviceEight.ImagesPerSecond / bestRawRound, 2)} and {Report.F(serviceOne.Percentile(0.5) / rawOne.MedianRunMs, 2)}");
+        var current = new Round(serviceEight.ImagesPerSecond, bestRawRound, serviceOne.Percentile(0.5), rawOne.MedianRunMs, serviceCamera.Percentile(0.5));
+        rounds.Add(current);
+        report.Add($"round {round}: 8 clients vs raw batch 8/16; 1 client vs raw batch 1; 24 MP vs 640x480, 1 client",
+            $"{Report.F(serviceEight.ImagesPerSecond)} / {Report.F(bestRawRound)}",
+            $"{Report.F(serviceOne.Percentile(0.5))} / {Report.F(rawOne.MedianRunMs)}", $"{Report.F(serviceCamera.Percentile(0.5))} / {Report.F(serviceOne.Percentile(0.5))}", "",
+            $"ratios {Report.F(current.Throughput, 2)}, {Report.F(current.Latency, 2)} and {Report.F(current.LargePhoto, 2)}; 24 MP: {serviceCamera.Breakdown.TrimStart(',', ' ')}");
     }
 
     if (options.Focus)
@@ -131,13 +138,16 @@ Console.WriteLine($"- service RSS: {Report.F(rssAfter1000, 0)} MiB after 1,000 r
 Console.WriteLine($"- settings: {(serviceSettings.Count == 0 ? "defaults" : string.Join(", ", serviceSettings.Select(s => $"{s.Key}={s.Value}")))}; bench intra-op threads {options.IntraOpThreads}");
 return 0;
 
-static void PrintRatios(List<(double Service8, double BestRaw, double ServiceP50, double RawBatchOne)> rounds)
+static void PrintRatios(List<Round> rounds)
 {
     double Median(IEnumerable<double> values) => values.Order().ElementAt(rounds.Count / 2);
+    string Each(Func<Round, double> ratio) => string.Join(", ", rounds.Select(r => Report.F(ratio(r), 2)));
     Console.WriteLine($"- service images/s at 8 clients (640x480) / best raw images/s, median of {rounds.Count} interleaved rounds: " +
-        $"{Report.F(Median(rounds.Select(r => r.Service8 / r.BestRaw)), 2)} (rounds: {string.Join(", ", rounds.Select(r => Report.F(r.Service8 / r.BestRaw, 2)))}; target >= 0.9)");
+        $"{Report.F(Median(rounds.Select(r => r.Throughput)), 2)} (rounds: {Each(r => r.Throughput)}; target >= 0.9)");
     Console.WriteLine($"- 1 client p50 / raw batch-1 inference, median of {rounds.Count} interleaved rounds: " +
-        $"{Report.F(Median(rounds.Select(r => r.ServiceP50 / r.RawBatchOne)), 2)} (rounds: {string.Join(", ", rounds.Select(r => Report.F(r.ServiceP50 / r.RawBatchOne, 2)))}; target <= 1.15)");
+        $"{Report.F(Median(rounds.Select(r => r.Latency)), 2)} (rounds: {Each(r => r.Latency)}; target <= 1.10)");
+    Console.WriteLine($"- 24 MP JPEG p50 / 640x480 JPEG p50, 1 client, median of {rounds.Count} interleaved rounds: " +
+        $"{Report.F(Median(rounds.Select(r => r.LargePhoto)), 2)} (rounds: {Each(r => r.LargePhoto)}; target <= 1.40)");
 }
 
 static byte[] MakeJpeg(byte[] source, int width, int height)
@@ -146,4 +156,14 @@ static byte[] MakeJpeg(byte[] source, int width, int height)
     using var resized = original.Resize(new SKImageInfo(width, height), new SKSamplingOptions(SKCubicResampler.Mitchell));
     using var data = resized.Encode(SKEncodedImageFormat.Jpeg, 90);
     return data.ToArray();
+}
+
+/// <summary>One interleaved round: the service and raw ONNX Runtime measured back to back.</summary>
+internal sealed record Round(double Service8, double BestRaw, double ServiceP50, double RawBatchOne, double CameraP50)
+{
+    public double Throughput => Service8 / BestRaw;
+
+    public double Latency => ServiceP50 / RawBatchOne;
+
+    public double LargePhoto => CameraP50 / ServiceP50;
 }

@@ -26,11 +26,23 @@ internal static class StoreScaleBench
         var catalogue = Catalogue.Generate(options.Items);
         var pair = (await BenchProcess.RunAsync("bash", [Path.Combine(options.RepositoryRoot, "scripts", "postgres.sh"), "pair", "start"], [])).Output
             .Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var primary = pair[0][..pair[0].LastIndexOf('/')] + "/bench_scale";
+        var standby = pair[1][..pair[1].LastIndexOf('/')] + "/bench_scale";
+        // BENCH_REUSE_STORE=1: the store the last run imported (the same seed, so the same catalogue), searched again
+        // without its loading and indexing.
+        if (Environment.GetEnvironmentVariable("BENCH_REUSE_STORE") != "1")
+        {
+            primary = await StorageBench.CreateDatabaseAsync(pair[0], "bench_scale");
+            await ImportAsync(options, server, primary, catalogue, report);
+        }
+
+        await SearchAsync(options, modelDirectory, settings, report, catalogue, primary, standby, pair[0]);
+    }
+
+    private static async Task ImportAsync(BenchOptions options, string server, string primary, Catalogue catalogue, Report report)
+    {
         var source = await StorageBench.CreateDatabaseAsync(server, "bench_source");
         var jsonTarget = await StorageBench.CreateDatabaseAsync(server, "bench_jsonl");
-        var primary = await StorageBench.CreateDatabaseAsync(pair[0], "bench_scale");
-        var standby = pair[1][..pair[1].LastIndexOf('/')] + "/bench_scale";
-
         await FillSourceAsync(source, catalogue);
         var service = Path.Combine(options.RepositoryRoot, "src", "EmbeddingService", "bin", "Release", "net10.0", "EmbeddingService.dll");
         var fromTable = await BenchProcess.RunAsync("dotnet", [service, "import", "--from-database", source, "--query", "SELECT id, embedding, metadata FROM products"],
@@ -45,6 +57,11 @@ internal static class StoreScaleBench
             report.Add($"import FILE.jsonl, {Math.Min(JsonLines, catalogue.Count):N0} lines of 512 numbers into an empty store", Rate(fromFile.Output), "", "", "",
                 Summary(fromFile.Output));
         }
+    }
+
+    private static async Task SearchAsync(BenchOptions options, string modelDirectory, IReadOnlyDictionary<string, string> settings, Report report, Catalogue catalogue,
+        string primary, string standby, string primaryServer)
+    {
 
         // A store in service holds its table and indexes in memory: load them into the standby's buffers (pg_prewarm,
         // created on the primary and replayed), so the figures are of searching, not of the first reads from disk.
@@ -53,7 +70,7 @@ internal static class StoreScaleBench
             await StorageBench.Execute(primaryStore, "CREATE EXTENSION IF NOT EXISTS pg_prewarm");
         }
 
-        await WaitForReplayAsync(pair[0], standby);
+        await WaitForReplayAsync(primaryServer, standby);
         await using (var standbyStore = NpgsqlDataSource.Create(new Storage.StorageOptions { DatabaseUrl = standby }.ConnectionString()))
         {
             await StorageBench.Execute(standbyStore, "SELECT pg_prewarm('items'), pg_prewarm('items_embedding'), pg_prewarm('items_metadata'), pg_prewarm('items_pkey')");
