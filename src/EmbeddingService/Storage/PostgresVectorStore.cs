@@ -337,6 +337,9 @@ public sealed partial class PostgresVectorStore(NpgsqlDataSource dataSource, Npg
         {
             var builder = new NpgsqlDataSourceBuilder(connectionString);
             builder.UseVector();
+            // The store leaves no session state behind (its settings are local to their transaction, its temporary
+            // tables dropped on commit), so a connection back in the pool needs no DISCARD ALL before its next query.
+            if (!connectionString.Contains("No Reset On Close", StringComparison.OrdinalIgnoreCase)) builder.ConnectionStringBuilder.NoResetOnClose = true;
             return builder.Build();
         }
     }
