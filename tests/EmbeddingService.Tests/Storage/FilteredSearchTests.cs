@@ -43,6 +43,22 @@ public sealed class FilteredSearchTests
         }
     }
 
+    /// <summary>
+    /// A wide filter searched through the index reads ~depth x items / matches rows, and the depth recall@10 >= 0.95 needs
+    /// grows with the store (measured at 200,000 and 1,000,000 items: docs/decisions.md): k x 10 at 200,000 items or
+    /// fewer, times sqrt(items / 200,000) beyond, within 100..1000; unknown size: the unfiltered depth.
+    /// </summary>
+    [Theory]
+    [InlineData(10, 0, 200)]
+    [InlineData(10, 5_000, 100)]
+    [InlineData(10, 200_000, 100)]
+    [InlineData(10, 1_000_000, 224)]
+    [InlineData(10, 10_000_000, 708)]
+    [InlineData(50, 1_000_000, 1000)]
+    [InlineData(5, 200_000, 100)]
+    public void The_index_depth_of_a_wide_filter_grows_with_the_store(int k, double items, int depth) =>
+        Assert.Equal(depth, PostgresVectorStore.FilteredCandidates(new SearchQuery(new float[512], k, "{\"colour\": \"red\"}", null), k, items));
+
     private static float[] Gaussian(Random random) =>
         [.. Enumerable.Range(0, 512).Select(_ => (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble())))];
 
