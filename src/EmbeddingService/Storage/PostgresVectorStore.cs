@@ -339,7 +339,12 @@ public sealed partial class PostgresVectorStore(NpgsqlDataSource dataSource, Npg
             builder.UseVector();
             // The store leaves no session state behind (its settings are local to their transaction, its temporary
             // tables dropped on commit), so a connection back in the pool needs no DISCARD ALL before its next query.
-            if (!connectionString.Contains("No Reset On Close", StringComparison.OrdinalIgnoreCase)) builder.ConnectionStringBuilder.NoResetOnClose = true;
+            // (Unless the connection string says otherwise, in either spelling Npgsql accepts.)
+            if (!connectionString.Replace(" ", string.Empty, StringComparison.Ordinal).Contains("NoResetOnClose", StringComparison.OrdinalIgnoreCase))
+            {
+                builder.ConnectionStringBuilder.NoResetOnClose = true;
+            }
+
             return builder.Build();
         }
     }
