@@ -72,8 +72,16 @@ public sealed class TcpProxy : IAsyncDisposable
         {
             foreach (var client in _open)
             {
-                // A reset, as a crashed server's connections end; pumps may have closed some already.
-                if (client.Client is { } socket) socket.LingerState = new LingerOption(true, 0);
+                // A reset, as a crashed server's connections end; pumps may have closed some already (a pump can
+                // close one between the check and the setting, so a closed socket is passed over, not an error).
+                try
+                {
+                    if (client.Client is { } socket) socket.LingerState = new LingerOption(true, 0);
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+
                 client.Dispose();
             }
 
