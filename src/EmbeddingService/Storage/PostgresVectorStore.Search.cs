@@ -254,7 +254,10 @@ public sealed partial class PostgresVectorStore
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (bool Selective, long Until)> _selectivity = new(StringComparer.Ordinal);
 
-    /// <summary>Whether at most <see cref="ExactSearchLimit"/> rows match, remembered for a while (a capped count costs ~1 ms).</summary>
+    /// <summary>
+    /// Whether the filter is searched exactly: the planner estimates it below the crossover (<see cref="WideExactAsync"/>),
+    /// or at most <see cref="ExactSearchLimit"/> rows match (a capped count); remembered for a while.
+    /// </summary>
     private async Task<bool> IsSelectiveAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string filter, CancellationToken cancellationToken)
     {
         var now = Environment.TickCount64;
@@ -263,8 +266,11 @@ public sealed partial class PostgresVectorStore
             return known.Selective;
         }
 
-        var selective = await CountUpToAsync(connection, transaction, filter, ExactSearchLimit + 1, cancellationToken) <= ExactSearchLimit
-            || await WideExactAsync(connection, transaction, filter, cancellationToken);
+        // The planner's estimate first (no row is read): the capped count only decides when the estimate says "wide",
+        // to catch a filter the statistics overrate. Counting first cost a first-seen 1 % filter at 1,000,000 items
+        // ~5-9 ms for an answer (exact) the estimate already gave.
+        var selective = await WideExactAsync(connection, transaction, filter, cancellationToken)
+            || await CountUpToAsync(connection, transaction, filter, ExactSearchLimit + 1, cancellationToken) <= ExactSearchLimit;
         if (_selectivity.Count > 10_000)
         {
             _selectivity.Clear();
