@@ -2,7 +2,9 @@
 # Prints the performance table of the README: raw inference, preprocessing, the service over HTTP (from a
 # separate process), overload and memory, on a generated vit-b32 model (made on first use, ~5 s).
 # Options: --model DIR --seconds N (per measurement, default 10) --soak N (requests, default 10000);
-# --focus, --text, --storage, --hostile, --variants (fp32 vs int8 vs fp16), --operations (/metrics, SIGTERM) run one part;
+# --focus (1 and 8 clients and a 24 MP photo against raw inference, five interleaved rounds), --text, --storage, --hostile,
+# --variants (fp32 vs int8 vs fp16), --operations (/metrics, SIGTERM) run one part; --storage --items N with
+# BENCH_REUSE_STORE=1 searches the store the last run imported;
 # --layout [--items N --queries N --layouts vector,halfvec] compares the store's layouts (column type, vector index).
 # --indexing: the index command as one process, as two shards at once and from a manifest of URLs, against the service.
 # --family [--presets vit-b32,vit-b16,vit-l14,vit-l14-336]: each CLIP model at full size, fp32 and int8 (the README's model table).
