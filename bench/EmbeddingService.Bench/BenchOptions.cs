@@ -29,6 +29,12 @@ internal sealed record BenchOptions(string? ModelDirectory, double Seconds, int 
     /// <summary>--items was given: --storage measures the store at that size (import, search through the standby).</summary>
     public bool ItemsGiven { get; init; }
 
+    /// <summary>
+    /// BENCH_REUSE_STORE=1: the store benchmarks (--products, --storage --items) measure the store the last run loaded (the
+    /// same seed, so the same catalogue) again, without its minutes of loading and indexing.
+    /// </summary>
+    public static bool ReuseStore => Environment.GetEnvironmentVariable("BENCH_REUSE_STORE") == "1";
+
     /// <summary>Only the layouts whose names start so (--layouts vector,halfvec).</summary>
     public string[]? Layouts { get; init; }
 

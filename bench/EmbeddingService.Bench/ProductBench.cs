@@ -26,9 +26,7 @@ internal static class ProductBench
         var catalogue = Catalogue.Generate(options.Items, photosPerProduct: PhotosPerProduct);
         Console.Error.WriteLine($"catalogue of {catalogue.Count:N0} items in {catalogue.Products:N0} products generated in {clock.Elapsed.TotalSeconds:F0} s");
         var target = server[..server.LastIndexOf('/')] + "/bench_products";
-        // BENCH_REUSE_STORE=1: the store the last run built (the same seed, so the same catalogue), measured again
-        // without its ten minutes of loading and indexing.
-        if (Environment.GetEnvironmentVariable("BENCH_REUSE_STORE") != "1")
+        if (!BenchOptions.ReuseStore)
         {
             var source = await StorageBench.CreateDatabaseAsync(server, "bench_products_source");
             target = await StorageBench.CreateDatabaseAsync(server, "bench_products");

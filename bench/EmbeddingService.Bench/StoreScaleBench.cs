@@ -28,9 +28,7 @@ internal static class StoreScaleBench
             .Split('\n', StringSplitOptions.RemoveEmptyEntries);
         var primary = pair[0][..pair[0].LastIndexOf('/')] + "/bench_scale";
         var standby = pair[1][..pair[1].LastIndexOf('/')] + "/bench_scale";
-        // BENCH_REUSE_STORE=1: the store the last run imported (the same seed, so the same catalogue), searched again
-        // without its loading and indexing.
-        if (Environment.GetEnvironmentVariable("BENCH_REUSE_STORE") != "1")
+        if (!BenchOptions.ReuseStore)
         {
             primary = await StorageBench.CreateDatabaseAsync(pair[0], "bench_scale");
             await ImportAsync(options, server, primary, catalogue, report);
@@ -62,7 +60,6 @@ internal static class StoreScaleBench
     private static async Task SearchAsync(BenchOptions options, string modelDirectory, IReadOnlyDictionary<string, string> settings, Report report, Catalogue catalogue,
         string primary, string standby, string primaryServer)
     {
-
         // A store in service holds its table and indexes in memory: load them into the standby's buffers (pg_prewarm,
         // created on the primary and replayed), so the figures are of searching, not of the first reads from disk.
         await using (var primaryStore = NpgsqlDataSource.Create(new Storage.StorageOptions { DatabaseUrl = primary }.ConnectionString()))

@@ -337,9 +337,10 @@ public sealed partial class PostgresVectorStore(NpgsqlDataSource dataSource, Npg
         {
             var builder = new NpgsqlDataSourceBuilder(connectionString);
             builder.UseVector();
-            // The store leaves no session state behind (its settings are local to their transaction, its temporary
-            // tables dropped on commit), so a connection back in the pool needs no DISCARD ALL before its next query.
-            // (Unless the connection string says otherwise, in either spelling Npgsql accepts.)
+            // The store leaves no session state a query could notice (its search settings are local to their
+            // transaction, its temporary tables dropped on commit; an index build's memory and worker settings, set for
+            // the session, are set again before every build), so a connection back in the pool needs no DISCARD ALL
+            // before its next query. Unless the connection string says otherwise, in either spelling Npgsql accepts.
             if (!connectionString.Replace(" ", string.Empty, StringComparison.Ordinal).Contains("NoResetOnClose", StringComparison.OrdinalIgnoreCase))
             {
                 builder.ConnectionStringBuilder.NoResetOnClose = true;
